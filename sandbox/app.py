@@ -1,0 +1,61 @@
+"""create_app(settings): one Connexion AsyncApp serving every contract in contracts/."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from connexion import AsyncApp
+from connexion.exceptions import ProblemException
+from connexion.options import SwaggerUIOptions
+from starlette.exceptions import HTTPException
+
+from sandbox import problems
+from sandbox.clock import Clock
+from sandbox.contracts import load_contracts
+from sandbox.security.tokens import TokenCache
+from sandbox.settings import Settings
+from sandbox.store import open_store
+from sandbox.validation import VALIDATORS
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> AsyncApp:
+    settings = settings or Settings.from_env()
+    contracts = load_contracts(settings.contracts_dir)
+    scopes = set().union(*(c.declared_scopes() for c in contracts))
+    entries = [c.entry() for c in contracts]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        store = open_store(settings.db)
+        await store.open()
+        try:
+            await store.bank_seed(settings.seed)
+            # Handlers find these on request.state.
+            yield {
+                "settings": settings,
+                "store": store,
+                "clock": clock or Clock(),
+                "tokens": TokenCache(),
+                "scopes": scopes,
+                "contract_entries": entries,
+            }
+        finally:
+            await store.close()
+
+    app = AsyncApp(__name__, lifespan=lifespan)
+    for contract in contracts:
+        app.add_api(
+            contract.spec,
+            base_path=contract.base_path,
+            name=contract.name,
+            strict_validation=True,
+            validator_map=VALIDATORS,
+            swagger_ui_options=SwaggerUIOptions(swagger_ui=True, spec_path="/openapi.json"),
+        )
+    app.add_error_handler(ProblemException, problems.http_error)
+    app.add_error_handler(HTTPException, problems.http_error)
+    app.add_error_handler(Exception, problems.unhandled_error)
+    return app

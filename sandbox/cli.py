@@ -1,0 +1,173 @@
+"""openbank-sandbox: the command line. Every flag has a SANDBOX_* environment twin.
+
+Exit codes: 0 success, 1 the command failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+from sandbox import __version__
+from sandbox.settings import Settings, SettingsError
+
+PROG = "openbank-sandbox"
+
+
+class CommandError(Exception):
+    """A failure to report in one line on stderr, exit code 1."""
+
+
+def _settings(args: argparse.Namespace, **extra) -> Settings:
+    flags = {
+        name: getattr(args, name, None)
+        for name in ("host", "port", "db", "seed", "workers", "profile", "token_ttl", "log_level")
+    }
+    return Settings.from_env(**flags, **extra)
+
+
+async def _check_database(settings: Settings) -> None:
+    from sandbox.store import StoreError, open_store
+
+    try:
+        async with open_store(settings.db) as store:
+            await store.bank_seed(settings.seed)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    from sandbox.contracts import ContractError, load_contracts
+
+    try:
+        load_contracts(settings.contracts_dir)
+    except ContractError as exc:
+        raise CommandError(str(exc)) from exc
+    asyncio.run(_check_database(settings))
+    # Workers are separate processes: they read the settings from the environment.
+    for name in ("host", "port", "db", "seed", "workers", "profile", "token_ttl", "log_level"):
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ["SANDBOX_" + name.upper()] = str(value)
+    print(
+        f"{PROG} {__version__}: serving on http://{settings.host}:{settings.port} "
+        f"(db {settings.db}); contracts at http://{settings.host}:{settings.port}/contracts",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        "sandbox.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=args.access_log,
+        lifespan="on",
+    )
+    return 0
+
+
+def cmd_partner_create(args: argparse.Namespace) -> int:
+    from sandbox.bank.profile import ProfileError, load_profile
+    from sandbox.partners import PartnerError, create_partner
+    from sandbox.store import StoreError, open_store
+
+    settings = _settings(args)
+
+    async def run() -> dict:
+        profile = load_profile(settings.fixtures_dir, settings.profile)
+        async with open_store(settings.db) as store:
+            return await create_partner(store, args.name, profile, seed=settings.seed)
+
+    try:
+        created = asyncio.run(run())
+    except (PartnerError, ProfileError, StoreError) as exc:
+        raise CommandError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(created, ensure_ascii=False))
+    else:
+        print(
+            f"Partner {created['name']} ({created['partner_id']}) created with "
+            f"{created['customers']} customers, {created['accounts']} accounts and "
+            f"{created['transactions']} transactions (seed {created['seed']}).\n"
+            f"  client_id:     {created['client_id']}\n"
+            f"  client_secret: {created['client_secret']}   (shown only now)\n"
+            f"Get a token:\n"
+            f"  curl -s -u {created['client_id']}:{created['client_secret']} "
+            f"-d grant_type=client_credentials http://127.0.0.1:8000/oauth2/token"
+        )
+    return 0
+
+
+def _db_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="database URL: sqlite:///rel.db, sqlite:////abs/path.db, "
+                        "postgresql://user@host/db (env SANDBOX_DB; default sqlite:///sandbox.db)")
+    parser.add_argument("--seed", type=int, help="seed of the synthetic banks; fixed for a "
+                        "database when it is first used (env SANDBOX_SEED; default 1)")
+    parser.add_argument("--profile", help="bank profile from fixtures/profiles "
+                        "(env SANDBOX_PROFILE; default 'default')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Open-banking sandbox: mock banking APIs served from OpenAPI contracts, "
+        "over a deterministic synthetic bank per partner.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", help="serve every contract in contracts/",
+                                description="Serve every contract in contracts/ over HTTP.")
+    serve.add_argument("--host", help="interface to bind (env SANDBOX_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env SANDBOX_PORT; default 8000)")
+    serve.add_argument("--workers", type=int, help="server processes (env SANDBOX_WORKERS; "
+                       "default 1; use PostgreSQL for many)")
+    serve.add_argument("--token-ttl", type=int, help="access token lifetime in seconds "
+                       "(env SANDBOX_TOKEN_TTL; default 3600)")
+    serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"],
+                       help="(env SANDBOX_LOG_LEVEL; default info)")
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false",
+                       help="do not log each request (faster under load)")
+    _db_flags(serve)
+    serve.set_defaults(handler=cmd_serve)
+
+    partner = commands.add_parser("partner", help="manage partners",
+                                  description="Manage partners (tenants of the sandbox).")
+    partner_commands = partner.add_subparsers(dest="partner_command", metavar="COMMAND",
+                                              required=True)
+    create = partner_commands.add_parser(
+        "create", help="create a partner and its synthetic bank",
+        description="Create a partner: prints its credentials and provisions its synthetic "
+        "bank, generated from (seed, NAME), in the database. A running server sees it at once.",
+    )
+    create.add_argument("name", metavar="NAME", help="partner name, e.g. acme")
+    create.add_argument("--json", action="store_true", help="print the result as JSON")
+    _db_flags(create)
+    create.set_defaults(handler=cmd_partner_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except SettingsError as exc:
+        parser.exit(2, f"{PROG}: error: {exc}\n")
+    except CommandError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

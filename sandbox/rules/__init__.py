@@ -1,0 +1,1 @@
+"""Domain rules as plain functions and constants: account classes, limits, suitability."""

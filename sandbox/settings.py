@@ -1,0 +1,73 @@
+"""SANDBOX_* environment variables → typed settings, read once at start.
+
+Every command-line flag has an environment twin (`--db` ↔ `SANDBOX_DB`); a flag wins over the
+variable, the variable over the default. A value that does not parse fails at start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting is present but unusable; raised at start-up with the variable's name."""
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db: str = "sqlite:///sandbox.db"
+    seed: int | None = None  # None: the database's own seed (1 for a new database)
+    workers: int = 1
+    token_ttl: int = 3600  # seconds an access token lives
+    profile: str = "default"  # fixtures/profiles/<profile>.yaml: the shape of a synthetic bank
+    contracts_dir: Path = PROJECT_ROOT / "contracts"
+    fixtures_dir: Path = PROJECT_ROOT / "fixtures"
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Settings from `SANDBOX_*` variables, then `overrides` (flags) where they are not None."""
+        env = os.environ if env is None else env
+        values: dict = {}
+        for field in dataclasses.fields(cls):
+            name = "SANDBOX_" + field.name.upper()
+            if name not in env:
+                continue
+            raw = env[name]
+            if field.name in ("port", "workers", "token_ttl", "seed"):
+                values[field.name] = _int(name, raw)
+            elif field.name.endswith("_dir"):
+                values[field.name] = Path(raw)
+            else:
+                values[field.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if not (0 < self.port < 65536):
+            raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
+        if self.workers < 1:
+            raise SettingsError(f"workers must be at least 1, got {self.workers}")
+        if self.token_ttl < 1:
+            raise SettingsError(f"token_ttl must be at least 1 second, got {self.token_ttl}")
+        if not self.db.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise SettingsError(
+                f"db must be a sqlite:/// or postgresql:// URL, got {self.db!r}"
+            )
+        if not self.contracts_dir.is_dir():
+            raise SettingsError(f"contracts directory not found: {self.contracts_dir}")

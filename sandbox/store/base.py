@@ -1,0 +1,258 @@
+"""The store interface: every query the sandbox makes, written once over two small backends.
+
+    StoreError
+    └── DuplicateError      a unique key (partner name, client id) already exists
+
+Backends (sqlite.py, postgres.py) only know how to run SQL; this module is the only one that
+writes it. Every query names its partner: there is no way to read another partner's rows.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import typing as t
+
+from sandbox.store.schema import TABLES
+
+Row = dict[str, t.Any]
+
+
+class StoreError(Exception):
+    """The store could not do what was asked."""
+
+
+class DuplicateError(StoreError):
+    """A row with that unique key exists already."""
+
+
+class Transaction(abc.ABC):
+    """One atomic unit of work; commits when its block ends, rolls back if it raises."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, params: t.Sequence = ()) -> None: ...
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: t.Iterable[t.Sequence]) -> None: ...
+
+    @abc.abstractmethod
+    async def fetchone(self, sql: str, params: t.Sequence = ()) -> Row | None: ...
+
+
+class Store(abc.ABC):
+    """Partners, tokens and each partner's synthetic bank, over SQLite or PostgreSQL."""
+
+    #: appended to a SELECT that must lock the rows it reads until the transaction ends
+    for_update = ""
+
+    # -- what a backend provides -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Transaction]: ...
+
+    @abc.abstractmethod
+    async def fetchall(self, sql: str, params: t.Sequence = ()) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def fetchone(self, sql: str, params: t.Sequence = ()) -> Row | None: ...
+
+    async def __aenter__(self) -> "Store":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # -- schema and settings kept in the database ----------------------------------------------
+
+    async def create_schema(self) -> None:
+        async with self.transaction() as tx:
+            for ddl in TABLES:
+                await tx.execute(ddl)
+
+    async def bank_seed(self, requested: int | None) -> int:
+        """The seed this database's banks are generated from, fixed when it is first used.
+
+        A database keeps one seed for life, so a partner created later by another process gets a
+        bank from the same seed. Asking for a different one is an error, not a silent mix.
+        """
+        async with self.transaction() as tx:
+            row = await tx.fetchone("SELECT value FROM meta WHERE key = 'seed'" + self.for_update)
+            if row is None:
+                seed = 1 if requested is None else requested
+                await tx.execute("INSERT INTO meta (key, value) VALUES ('seed', ?)", (str(seed),))
+                return seed
+            seed = int(row["value"])
+            if requested is not None and requested != seed:
+                raise StoreError(
+                    f"this database was created with seed {seed}; pass --seed {seed} "
+                    f"(or SANDBOX_SEED={seed}), or use a new --db for seed {requested}"
+                )
+            return seed
+
+    # -- partners and tokens ---------------------------------------------------------------
+
+    async def partner_by_name(self, name: str) -> Row | None:
+        return await self.fetchone("SELECT * FROM partners WHERE name = ?", (name,))
+
+    async def partner_by_client_id(self, client_id: str) -> Row | None:
+        return await self.fetchone("SELECT * FROM partners WHERE client_id = ?", (client_id,))
+
+    async def add_token(
+        self, token_hash: str, partner_id: str, scopes: str, expires_at: int
+    ) -> None:
+        async with self.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO tokens (token_hash, partner_id, scopes, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (token_hash, partner_id, scopes, expires_at),
+            )
+
+    async def token(self, token_hash: str) -> Row | None:
+        return await self.fetchone(
+            "SELECT token_hash, partner_id, scopes, expires_at FROM tokens WHERE token_hash = ?",
+            (token_hash,),
+        )
+
+    async def add_partner_with_bank(
+        self, partner: Row, customers: list[Row], accounts: list[Row], transactions: list[Row]
+    ) -> None:
+        """The partner and its whole synthetic bank, in one transaction: all of it or none."""
+        async with self.transaction() as tx:
+            if await tx.fetchone(
+                "SELECT partner_id FROM partners WHERE name = ? OR partner_id = ?",
+                (partner["name"], partner["partner_id"]),
+            ):
+                raise DuplicateError(f"a partner named {partner['name']!r} exists already")
+            await _insert(tx, "partners", [partner])
+            await _insert(tx, "customers", customers)
+            await _insert(tx, "accounts", accounts)
+            await _insert(tx, "transactions", transactions)
+
+    # -- the synthetic bank ------------------------------------------------------------------
+
+    async def customers(self, partner_id: str, *, after: int, limit: int) -> list[Row]:
+        return await self.fetchall(
+            "SELECT * FROM customers WHERE partner_id = ? AND ordinal > ?"
+            " ORDER BY ordinal LIMIT ?",
+            (partner_id, after, limit),
+        )
+
+    async def customer(self, partner_id: str, customer_id: str) -> Row | None:
+        return await self.fetchone(
+            "SELECT * FROM customers WHERE partner_id = ? AND customer_id = ?",
+            (partner_id, customer_id),
+        )
+
+    async def customer_by_resident_id(self, partner_id: str, resident_id: str) -> Row | None:
+        return await self.fetchone(
+            "SELECT * FROM customers WHERE partner_id = ? AND resident_id = ?",
+            (partner_id, resident_id),
+        )
+
+    async def accounts(
+        self, partner_id: str, *, customer_id: str | None, after: int, limit: int
+    ) -> list[Row]:
+        if customer_id is None:
+            return await self.fetchall(
+                "SELECT * FROM accounts WHERE partner_id = ? AND ordinal > ?"
+                " ORDER BY ordinal LIMIT ?",
+                (partner_id, after, limit),
+            )
+        return await self.fetchall(
+            "SELECT * FROM accounts WHERE partner_id = ? AND customer_id = ? AND ordinal > ?"
+            " ORDER BY ordinal LIMIT ?",
+            (partner_id, customer_id, after, limit),
+        )
+
+    async def account(self, partner_id: str, account_id: str) -> Row | None:
+        return await self.fetchone(
+            "SELECT * FROM accounts WHERE partner_id = ? AND account_id = ?",
+            (partner_id, account_id),
+        )
+
+    async def transactions(
+        self,
+        partner_id: str,
+        account_id: str,
+        *,
+        from_date: str | None,
+        to_date: str | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> list[Row]:
+        """Newest first; `before_seq` continues a page, dates are inclusive Beijing dates."""
+        where = ["partner_id = ?", "account_id = ?"]
+        params: list = [partner_id, account_id]
+        if from_date is not None:
+            where.append("booking_date >= ?")
+            params.append(from_date)
+        if to_date is not None:
+            where.append("booking_date <= ?")
+            params.append(to_date)
+        if before_seq is not None:
+            where.append("seq < ?")
+            params.append(before_seq)
+        params.append(limit)
+        return await self.fetchall(
+            f"SELECT * FROM transactions WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
+            params,
+        )
+
+    async def open_account(self, partner_id: str, account: Row, opening: Row | None) -> Row:
+        """A newly opened account (its ordinal assigned here) and, if any, its first posting."""
+        async with self.transaction() as tx:
+            # Lock the partner row so concurrent openings take distinct ordinals.
+            await tx.fetchone(
+                "SELECT partner_id FROM partners WHERE partner_id = ?" + self.for_update,
+                (partner_id,),
+            )
+            row = await tx.fetchone(
+                "SELECT COALESCE(MAX(ordinal), 0) AS last FROM accounts WHERE partner_id = ?",
+                (partner_id,),
+            )
+            account = {**account, "partner_id": partner_id, "ordinal": row["last"] + 1}
+            await _insert(tx, "accounts", [account])
+            if opening is not None:
+                await _insert(tx, "transactions", [{**opening, "partner_id": partner_id}])
+            return account
+
+
+async def _insert(tx: Transaction, table: str, rows: list[Row]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    await tx.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        [tuple(row[c] for c in columns) for row in rows],
+    )
+
+
+def open_store(url: str) -> Store:
+    """A store for a SQLAlchemy-style URL: sqlite:///rel.db, sqlite:////abs.db, sqlite://:memory:,
+    postgresql://user@host/db. Call `await store.open()` (or `async with`) before use."""
+    if url.startswith("sqlite:"):
+        from sandbox.store.sqlite import SqliteStore
+
+        return SqliteStore(sqlite_path(url))
+    if url.startswith(("postgresql:", "postgres:")):
+        from sandbox.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise StoreError(f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql://...")
+
+
+def sqlite_path(url: str) -> str:
+    """sqlite:///rel.db → 'rel.db', sqlite:////abs.db → '/abs.db', sqlite:// → ':memory:'."""
+    rest = url[len("sqlite:"):]
+    if rest in ("", "//", "///:memory:", "//:memory:"):
+        return ":memory:"
+    if not rest.startswith("///"):
+        raise StoreError(f"a SQLite URL is sqlite:///relative.db or sqlite:////abs.db, got {url!r}")
+    return rest[3:]

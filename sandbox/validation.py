@@ -1,0 +1,125 @@
+"""Connexion's request validators, made to name the offending field and to build each JSON
+Schema validator once per schema instead of once per request."""
+
+from __future__ import annotations
+
+from connexion.datastructures import MediaTypeDict
+from connexion.json_schema import Draft4RequestValidator
+from connexion.utils import is_null, is_nullable
+from connexion.validators import VALIDATOR_MAP
+from connexion.validators.form_data import FormDataValidator, MultiPartFormDataValidator
+from connexion.validators.json import JSONRequestBodyValidator
+from connexion.validators.parameter import ParameterValidator
+from jsonschema import Draft4Validator, ValidationError
+
+from sandbox.problems import BadRequest
+
+_FORMATS = Draft4Validator.FORMAT_CHECKER
+_built: dict[int, tuple[dict, Draft4Validator]] = {}
+
+
+def _validator_for(schema: dict, cls=Draft4Validator) -> Draft4Validator:
+    # Keyed by identity: the specification's schema dicts live as long as the app.
+    entry = _built.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, cls(schema, format_checker=_FORMATS))
+        _built[id(schema)] = entry
+    return entry[1]
+
+
+def _invalid(error: ValidationError, field: str) -> BadRequest:
+    path = ".".join(str(p) for p in error.absolute_path)
+    return BadRequest("VALIDATION_FAILED", error.message, field=f"{field}.{path}" if path else field)
+
+
+class FieldParameterValidator(ParameterValidator):
+    def validate_request(self, request) -> None:
+        if self.strict_validation:
+            extra = self.validate_query_parameter_list(
+                request, security_params=self.security_query_params
+            )
+            if extra:
+                name = sorted(extra)[0]
+                raise BadRequest(
+                    "UNKNOWN_PARAMETER", f"Unknown query parameter {name!r}.", field=f"query.{name}"
+                )
+        sources = (
+            ("query", request.query_params),
+            ("path", request.path_params),
+            ("header", request.headers),
+            ("cookie", request.cookies),
+        )
+        for location, values in sources:
+            for param in self.parameters.get(location, ()):
+                name = param["name"]
+                value = values.get(name.replace("-", "_") if location == "path" else name)
+                field = f"{location}.{name}"
+                if value is None:
+                    if param.get("required"):
+                        raise BadRequest(
+                            "VALIDATION_FAILED", f"Missing {location} parameter {name!r}.",
+                            field=field,
+                        )
+                    continue
+                if is_nullable(param) and is_null(value):
+                    continue
+                try:
+                    _validator_for(param.get("schema", param)).validate(value)
+                except ValidationError as error:
+                    raise _invalid(error, field) from None
+
+
+class FieldJSONBodyValidator(JSONRequestBodyValidator):
+    @property
+    def _validator(self):
+        return _validator_for(self._schema, Draft4RequestValidator)
+
+    def _validate(self, body):
+        if not self._nullable and body is None:
+            raise BadRequest("VALIDATION_FAILED", "The request body must not be empty.",
+                             field="body")
+        try:
+            return self._validator.validate(body)
+        except ValidationError as error:
+            raise _invalid(error, "body") from None
+
+    async def _parse(self, stream, scope):
+        try:
+            return await super()._parse(stream, scope)
+        except BadRequest:
+            raise
+        except Exception as exc:  # JSON that does not parse, bytes that do not decode
+            detail = getattr(exc, "detail", None) or str(exc)
+            raise BadRequest("MALFORMED_BODY", f"The body is not valid JSON: {detail}",
+                             field="body") from None
+
+
+class FieldFormValidator(FormDataValidator):
+    @property
+    def _validator(self):
+        return _validator_for(self._schema, Draft4RequestValidator)
+
+    def _validate(self, body):
+        if not isinstance(body, dict):
+            raise BadRequest("VALIDATION_FAILED", "The form must be a mapping.", field="body")
+        if self._strict_validation:
+            extra = set(body) - set(self._schema.get("properties", {}))
+            if extra:
+                name = sorted(extra)[0]
+                raise BadRequest("UNKNOWN_PARAMETER", f"Unknown form field {name!r}.",
+                                 field=f"body.{name}")
+        try:
+            self._validator.validate(body)
+        except ValidationError as error:
+            raise _invalid(error, "body") from None
+
+
+VALIDATORS = {
+    **VALIDATOR_MAP,
+    "parameter": FieldParameterValidator,
+    "body": MediaTypeDict({
+        "*/*json": FieldJSONBodyValidator,
+        "application/x-www-form-urlencoded": FieldFormValidator,
+        "multipart/form-data": MultiPartFormDataValidator,
+    }),
+}

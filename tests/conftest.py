@@ -1,0 +1,160 @@
+"""Fixtures: a store URL per backend, a real server on a real port, partners made by the CLI.
+
+The backend fixture runs every test that uses it twice: on SQLite and on PostgreSQL. PostgreSQL
+tests read SANDBOX_TEST_POSTGRES_URL; without it they are skipped, except under CI=true, where a
+missing PostgreSQL is a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import httpx
+import pytest
+
+POSTGRES_URL = os.environ.get("SANDBOX_TEST_POSTGRES_URL")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _require_postgres() -> str:
+    if POSTGRES_URL:
+        return POSTGRES_URL
+    if IN_CI:
+        pytest.fail("CI=true but SANDBOX_TEST_POSTGRES_URL is not set: .ci/run must set it")
+    pytest.skip("PostgreSQL tests need SANDBOX_TEST_POSTGRES_URL (e.g. "
+                "postgresql://postgres@127.0.0.1:5432/test)")
+
+
+@contextlib.contextmanager
+def postgres_schema():
+    """A fresh schema in the test database, dropped afterwards: tests never see each other."""
+    import psycopg
+
+    base = _require_postgres()
+    schema = "t_" + secrets.token_hex(6)
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={urllib.parse.quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """A fresh, empty database of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sandbox.db'}"
+    else:
+        with postgres_schema() as url:
+            yield url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real `openbank-sandbox` command line."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", *args],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"openbank-sandbox {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+class Server:
+    """`openbank-sandbox serve` in a subprocess on a free port."""
+
+    def __init__(self, db: str, *extra: str, env: dict | None = None):
+        self.db = db
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(os.devnull, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sandbox.cli", "serve", "--port", str(self.port),
+             "--db", db, "--log-level", "warning", *extra],
+            stdout=self.log, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **(env or {})},
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.proc.stderr.read()}")
+            try:
+                if httpx.get(self.url + "/contracts", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise AssertionError("server did not become ready in 30 s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def start_server():
+    """Start servers for a test: start_server(db, '--seed', '7'); all are stopped afterwards."""
+    servers = []
+
+    def start(db: str, *extra: str, env: dict | None = None) -> Server:
+        server = Server(db, *extra, env=env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def create_partner(db: str, name: str, *extra: str) -> dict:
+    return json.loads(cli("partner", "create", name, "--db", db, "--json", *extra).stdout)
+
+
+def get_token(base_url: str, partner: dict, scope: str | None = None) -> str:
+    form = {"grant_type": "client_credentials"}
+    if scope is not None:
+        form["scope"] = scope
+    response = httpx.post(base_url + "/oauth2/token", data=form,
+                          auth=(partner["client_id"], partner["client_secret"]))
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+@pytest.fixture
+def server(db_url, start_server):
+    return start_server(db_url)
+
+
+@pytest.fixture
+def partner(server):
+    return create_partner(server.db, "acme")
+
+
+@pytest.fixture
+def client(server, partner):
+    """An httpx client on the server, authenticated as partner acme with every scope."""
+    token = get_token(server.url, partner)
+    with httpx.Client(base_url=server.url,
+                      headers={"Authorization": f"Bearer {token}"}) as client:
+        yield client
