@@ -14,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 
@@ -84,17 +85,20 @@ class Server:
         self.db = db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(os.devnull, "w")
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sandbox.cli", "serve", "--port", str(self.port),
              "--db", db, "--log-level", "warning", *extra],
-            stdout=self.log, stderr=subprocess.PIPE, text=True,
+            stdout=self.log, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **(env or {})},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {self.proc.stderr.read()}")
+                self.log.seek(0)
+                output = self.log.read()
+                self.log.close()
+                raise AssertionError(f"server exited: {output}")
             try:
                 if httpx.get(self.url + "/contracts", timeout=1).status_code == 200:
                     return
@@ -102,6 +106,11 @@ class Server:
                 time.sleep(0.05)
         self.stop()
         raise AssertionError("server did not become ready in 30 s")
+
+    def output(self) -> str:
+        """What the server printed so far (its log)."""
+        self.log.seek(0)
+        return self.log.read()
 
     def stop(self) -> None:
         self.proc.terminate()
