@@ -1,5 +1,12 @@
 """Connexion's request validators, made to name the offending field and to build each JSON
-Schema validator once per schema instead of once per request."""
+Schema validator once per schema instead of once per request.
+
+A contract may say which problem a schema's rejection becomes, with an `x-problem` object on the
+schema that failed (`{code: INVALID_CURSOR, detail: ...}`, plus any extra members); the extra
+members of a request body's root `x-problem` go on every problem about that body (e.g. the
+RFC 6749 `error` member of the token endpoint). Without one, bad input is VALIDATION_FAILED
+with the validator's message: the stable codes live in the contract, beside the rule.
+"""
 
 from __future__ import annotations
 
@@ -27,9 +34,25 @@ def _validator_for(schema: dict, cls=Draft4Validator) -> Draft4Validator:
     return entry[1]
 
 
-def _invalid(error: ValidationError, field: str) -> BadRequest:
+def _declared_problem(schema) -> dict:
+    problem = schema.get("x-problem") if isinstance(schema, dict) else None
+    return problem if isinstance(problem, dict) else {}
+
+
+def _problem_members(schema) -> dict:
+    # The members a problem may carry beyond the RFC 7807 ones we always set ourselves.
+    return {k: v for k, v in _declared_problem(schema).items()
+            if k not in ("code", "detail", "type", "title", "status", "field", "headers")}
+
+
+def _invalid(error: ValidationError, field: str, root: dict | None = None) -> BadRequest:
     path = ".".join(str(p) for p in error.absolute_path)
-    return BadRequest("VALIDATION_FAILED", error.message, field=f"{field}.{path}" if path else field)
+    declared = _declared_problem(error.schema)
+    return BadRequest(
+        declared.get("code", "VALIDATION_FAILED"), declared.get("detail", error.message),
+        field=f"{field}.{path}" if path else field,
+        **{**_problem_members(root), **_problem_members(error.schema)},
+    )
 
 
 class FieldParameterValidator(ParameterValidator):
@@ -81,7 +104,7 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
         try:
             return self._validator.validate(body)
         except ValidationError as error:
-            raise _invalid(error, "body") from None
+            raise _invalid(error, "body", self._schema) from None
 
     async def _parse(self, stream, scope):
         try:
@@ -101,17 +124,18 @@ class FieldFormValidator(FormDataValidator):
 
     def _validate(self, body):
         if not isinstance(body, dict):
-            raise BadRequest("VALIDATION_FAILED", "The form must be a mapping.", field="body")
+            raise BadRequest("VALIDATION_FAILED", "The form must be a mapping.", field="body",
+                             **_problem_members(self._schema))
         if self._strict_validation:
             extra = set(body) - set(self._schema.get("properties", {}))
             if extra:
                 name = sorted(extra)[0]
                 raise BadRequest("UNKNOWN_PARAMETER", f"Unknown form field {name!r}.",
-                                 field=f"body.{name}")
+                                 field=f"body.{name}", **_problem_members(self._schema))
         try:
             self._validator.validate(body)
         except ValidationError as error:
-            raise _invalid(error, "body") from None
+            raise _invalid(error, "body", self._schema) from None
 
 
 VALIDATORS = {

@@ -1,0 +1,61 @@
+"""Same seed, same partner name: the same bank, byte for byte, whichever server and backend."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from conftest import cli, create_partner, get_token, postgres_schema
+from test_accounts_api import all_pages
+
+pytestmark = pytest.mark.slow
+
+
+def snapshot(server, name: str = "acme") -> dict:
+    """Everything partner `name` can read, as the wire shows it."""
+    partner = create_partner(server.db, name)
+    headers = {"Authorization": f"Bearer {get_token(server.url, partner)}"}
+    with httpx.Client(base_url=server.url, headers=headers) as client:
+        accounts = all_pages(client, "/accounts/v1/accounts", limit=100)
+        return {
+            "customers": all_pages(client, "/accounts/v1/customers", limit=100),
+            "accounts": accounts,
+            "transactions": {
+                a["account_id"]: all_pages(
+                    client, f"/accounts/v1/accounts/{a['account_id']}/transactions", limit=100
+                )
+                for a in accounts
+            },
+        }
+
+
+def test_two_servers_with_the_same_seed_serve_identical_banks(tmp_path, start_server):
+    first = start_server(f"sqlite:///{tmp_path / 'a.db'}", "--seed", "42")
+    second = start_server(f"sqlite:///{tmp_path / 'b.db'}", "--seed", "42")
+    one, two = snapshot(first), snapshot(second)
+    assert one == two
+    assert sum(len(t) for t in one["transactions"].values()) > 100
+
+
+def test_a_different_seed_serves_a_different_bank(tmp_path, start_server):
+    first = start_server(f"sqlite:///{tmp_path / 'a.db'}", "--seed", "42")
+    other = start_server(f"sqlite:///{tmp_path / 'c.db'}", "--seed", "43")
+    one, three = snapshot(first), snapshot(other)
+    assert [a["account_id"] for a in one["accounts"]] != [a["account_id"]
+                                                            for a in three["accounts"]]
+    assert [c["name"] for c in one["customers"]] != [c["name"] for c in three["customers"]]
+
+
+@pytest.mark.postgres
+def test_sqlite_and_postgresql_serve_the_same_bank_for_the_same_seed(tmp_path, start_server):
+    with postgres_schema() as url:
+        on_postgres = start_server(url, "--seed", "42")
+        on_sqlite = start_server(f"sqlite:///{tmp_path / 'a.db'}", "--seed", "42")
+        assert snapshot(on_postgres) == snapshot(on_sqlite)
+
+
+def test_a_database_keeps_the_seed_it_was_created_with(tmp_path):
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    create_partner(db, "acme", "--seed", "42")
+    refused = cli("partner", "create", "globex", "--db", db, "--seed", "43", check=False)
+    assert refused.returncode == 1 and "created with seed 42" in refused.stderr
+    assert create_partner(db, "globex")["seed"] == 42
