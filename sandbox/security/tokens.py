@@ -65,7 +65,8 @@ async def token_info(token: str, request) -> dict:
     if entry is None:
         row = await state.store.token(key)
         if row is None:
-            raise Unauthenticated("INVALID_TOKEN", "The access token is not one this sandbox issued.")
+            raise Unauthenticated("INVALID_TOKEN",
+                                  "The access token is not one this sandbox issued.")
         entry = (row["partner_id"], row["scopes"].split(), int(row["expires_at"]))
         state.tokens.put(key, entry)
     partner_id, scopes, expires_at = entry

@@ -1,16 +1,21 @@
 """Every contract, fuzzed by schemathesis against a real server: the sandbox keeps its word.
 
 Each contract in contracts/ is loaded from the running server's own document (the bundled one
-partners download), and every operation in it gets schema-valid and schema-invalid requests from
-all three schemathesis phases that run inside pytest: the contract's examples, coverage
-(boundary values, missing parameters and headers, undeclared methods) and fuzzing. Every
-response goes through every check schemathesis has, `ignored_auth` included; the requests carry
-a valid token with every scope (and HTTP Basic client credentials on the token endpoint), so
-auth is exercised by the checks' own probes rather than failing everything up front.
+partners download), and every operation in it gets schema-valid (positive) and schema-invalid
+(negative) requests from the three schemathesis phases that run inside pytest: the contract's
+examples, coverage (boundary values, missing parameters, wrong types, undeclared methods and
+media types) and Hypothesis fuzzing. Every response goes through every check schemathesis has,
+`ignored_auth` included, and must pass them all.
+
+Requests carry a valid token with every scope (HTTP Basic client credentials on the token
+endpoint, whose form is fuzzed like any body); `ignored_auth` sends its own probes without
+credentials and with wrong ones. A share of generated identifiers are the partner's real ones,
+so the 200 answers of the read operations are checked too, not only their 404s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from pathlib import Path
 
@@ -29,99 +34,113 @@ except ImportError:  # pragma: no cover - older pytest still has the `_nodeid` s
 
 if coerce_node_id is not None and not hasattr(pytest.Item, "_nodeid"):
     # schemathesis' fixture-loaded schemas report each operation by renaming the running item
-    # through `item._nodeid`, an attribute pytest 9.2 dropped; bridge it to the new `_id`.
+    # through `item._nodeid`, which pytest 9.2 replaced with `_id`: bridge the two.
     pytest.Item._nodeid = property(
         lambda item: str(item._id),
         lambda item, nodeid: setattr(item, "_id", coerce_node_id(nodeid)),
     )
 
+pytestmark = pytest.mark.slow
+
 CONTRACTS = {c.name: c for c in load_contracts(Path(__file__).parents[2] / "contracts")}
-MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
 
-# Fuzzed requests per operation and generation mode, on top of examples and coverage cases.
-MAX_EXAMPLES = 40
-# A fixed seed and derandomized Hypothesis: CI fuzzes the same requests on every run.
+# Fuzzed requests per operation and generation mode, on top of the examples and coverage cases
+# (positive and negative draw from one Hypothesis budget).
+MAX_EXAMPLES_PER_MODE = 40
+# With a fixed seed and derandomized Hypothesis, every run sends the same requests.
 SEED = 20261127
+# How often a generated identifier is one of the partner's real ones instead of a random one.
+REAL_ID_PROBABILITY = 0.5
 
-# What the issue names; the check below asserts these are among the (all) checks that run.
+# The checks the issue names; every registered check runs, and these must be among them.
 REQUIRED_CHECKS = {
     "not_a_server_error", "status_code_conformance", "content_type_conformance",
     "response_schema_conformance", "response_headers_conformance", "positive_data_acceptance",
     "negative_data_rejection", "missing_required_header", "unsupported_method", "ignored_auth",
 }
 
-pytestmark = pytest.mark.slow
+
+@dataclasses.dataclass(frozen=True)
+class Sandbox:
+    server: Server
+    partner: dict
+    token: str  # every scope
+    real_ids: dict[str, list[str]]  # parameter name -> the partner's identifiers
+    applicants: list[dict]  # four factors of customers who may open an account online
+
+
+def _all_pages(client: httpx.Client, path: str) -> list[dict]:
+    items, cursor = [], None
+    while True:
+        page = client.get(path, params={"limit": 100, **({"cursor": cursor} if cursor else {})})
+        page.raise_for_status()
+        items += page.json()["items"]
+        if (cursor := page.json().get("next_cursor")) is None:
+            return items
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    """One server for the module: fuzzing needs no isolation between operations."""
+def sandbox(tmp_path_factory) -> Sandbox:
+    """One server for the module, and what the fuzzer should know about its partner's bank."""
     db = f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'sandbox.db'}"
     server = Server(db)
     try:
         partner = create_partner(db, "schemathesis")
-        yield server, partner, get_token(server.url, partner)
+        token = get_token(server.url, partner)
+        with httpx.Client(base_url=server.url + "/accounts/v1",
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            customers = _all_pages(client, "/customers")
+            accounts = _all_pages(client, "/accounts")
+        applicants = [
+            {"name": c["name"], "resident_id": c["resident_id"], "mobile": c["mobile"],
+             "bound_card_number": c["other_bank_card"]["card_number"]}
+            for c in customers if c["kind"] == "individual" and "other_bank_card" in c
+        ]
+        assert applicants, "the partner's bank has nobody who can open an account online"
+        real_ids = {"customer_id": [c["customer_id"] for c in customers],
+                    "account_id": [a["account_id"] for a in accounts]}
+        yield Sandbox(server, partner, token, real_ids, applicants)
     finally:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def applicants(sandbox) -> list[dict]:
-    """The four factors of the partner's customers who can open an account online."""
-    server, _, token = sandbox
-    customers, cursor = [], None
-    with httpx.Client(base_url=server.url + "/accounts/v1",
-                      headers={"Authorization": f"Bearer {token}"}) as client:
-        while True:
-            page = client.get("/customers", params={"limit": 100, **({"cursor": cursor} if cursor else {})}).json()
-            customers += page["items"]
-            if (cursor := page.get("next_cursor")) is None:
-                break
-    found = [
-        {"name": c["name"], "resident_id": c["resident_id"], "mobile": c["mobile"],
-         "bound_card_number": c["other_bank_card"]["card_number"]}
-        for c in customers if c["kind"] == "individual" and "other_bank_card" in c
-    ]
-    assert found, "the partner's bank has nobody who can open an account online"
-    return found
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-def satisfy_what_the_schema_cannot_say(case, applicants: list[dict]) -> None:
-    """Make a schema-valid (positive) case valid for the rules a JSON Schema cannot express.
-
-    positive_data_acceptance holds the server to accepting every positive case, so these must
-    really be valid: a date range in order (OpenAPI 3.0 has no cross-parameter constraints), and
-    an applicant who exists (four factors that identify one of the partner's customers). Negative
-    cases are never touched.
-    """
-    if case.meta is None or not case.meta.generation.mode.is_positive:
-        return
-    label = case.operation.label
-    if label == "GET /accounts/{account_id}/transactions" and case.query:
-        first, last = case.query.get("from_date"), case.query.get("to_date")
-        if first and last and str(first) > str(last):
-            case.query["from_date"], case.query["to_date"] = last, first
-    elif label == "POST /account-openings" and isinstance(case.body, dict):
-        # Deterministic pick, so a failure reproduces with the same applicant.
-        pick = zlib.crc32(repr(sorted(case.body.items())).encode()) % len(applicants)
-        case.body.update(applicants[pick])
+def parameters_of(contract: Contract):
+    """(method, path, parameter) for every parameter of every operation, references resolved."""
+    for path, item in contract.spec["paths"].items():
+        for method in HTTP_METHODS & set(item):
+            for parameter in item.get("parameters", []) + item[method].get("parameters", []):
+                if "$ref" in parameter:
+                    parameter = resolve_ref(contract.spec, parameter["$ref"])
+                yield method, path, parameter
 
 
-def config_for(contract: Contract, base_url: str, partner: dict, token: str,
-               mode: schemathesis.GenerationMode) -> schemathesis.Config:
-    # Credentials per security scheme the contract declares (naming one it lacks is a warning).
+def resolve_ref(spec: dict, ref: str) -> dict:
+    node = spec
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def config_for(contract: Contract, sandbox: Sandbox) -> schemathesis.Config:
+    """Positive and negative generation, every phase, every check, credentials for each scheme."""
     auth = {}
     for name, scheme in contract.spec.get("components", {}).get("securitySchemes", {}).items():
         if scheme["type"] == "oauth2":
-            auth[name] = {"bearer": token}
+            auth[name] = {"bearer": sandbox.token}
         elif scheme["type"] == "http" and scheme["scheme"].lower() == "basic":
-            auth[name] = {"username": partner["client_id"], "password": partner["client_secret"]}
+            auth[name] = {"username": sandbox.partner["client_id"],
+                          "password": sandbox.partner["client_secret"]}
+    parameters = {parameter["name"] for _, _, parameter in parameters_of(contract)}
+    known = {name: ids for name, ids in sandbox.real_ids.items() if name in parameters}
     data = {
         "seed": SEED,
-        "base-url": base_url,
+        "base-url": sandbox.server.url + contract.base_path,
         "generation": {
-            "mode": mode.value,
-            "max-examples": MAX_EXAMPLES,
+            "mode": "all",
+            "max-examples": MAX_EXAMPLES_PER_MODE * len(schemathesis.GenerationMode),
             "deterministic": True,
             "database": "none",
         },
@@ -131,44 +150,61 @@ def config_for(contract: Contract, base_url: str, partner: dict, token: str,
     }
     if auth:
         data["auth"] = {"openapi": auth}
+    if known:
+        data["dictionaries"] = {name: {"values": ids} for name, ids in known.items()}
+        data["parameters"] = {name: {"dictionary": name, "probability": REAL_ID_PROBABILITY}
+                              for name in known}
     return schemathesis.Config.from_dict(data)
 
 
-@pytest.fixture(scope="module", params=[(name, mode) for name in CONTRACTS for mode in MODES],
-                ids=lambda p: f"{p[0]}-{p[1].value}")
+@pytest.fixture(scope="module", params=list(CONTRACTS))
 def contract_schema(request, sandbox):
-    server, partner, token = sandbox
-    name, mode = request.param
-    contract = CONTRACTS[name]
-    config = config_for(contract, server.url + contract.base_path, partner, token, mode)
-    return schemathesis.openapi.from_url(server.url + contract.spec_url, config=config)
+    contract = CONTRACTS[request.param]
+    return schemathesis.openapi.from_url(sandbox.server.url + contract.spec_url,
+                                         config=config_for(contract, sandbox))
+
+
+def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
+    """Make a positive case valid under the rules no JSON Schema can express.
+
+    positive_data_acceptance holds the server to accepting every positive case, so those must
+    really be valid: a date range in order (OpenAPI 3.0 has no cross-parameter constraints),
+    and an applicant who exists (four factors that identify one of the partner's customers).
+    Negative cases are left as generated.
+    """
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return
+    label = case.operation.label
+    if label == "GET /accounts/{account_id}/transactions" and case.query:
+        first, last = case.query.get("from_date"), case.query.get("to_date")
+        if first and last and str(first) > str(last):
+            case.query["from_date"], case.query["to_date"] = last, first
+    elif label == "POST /account-openings" and isinstance(case.body, dict):
+        # A deterministic pick, so a failure reproduces with the same applicant.
+        pick = zlib.crc32(repr(sorted(case.body.items())).encode()) % len(sandbox.applicants)
+        case.body.update(sandbox.applicants[pick])
 
 
 schema = schemathesis.pytest.from_fixture("contract_schema")
 
 
 @schema.parametrize()
-def test_every_operation_conforms_to_its_contract(case, applicants):
-    satisfy_what_the_schema_cannot_say(case, applicants)
-    # No `checks=`: every check the config enables runs, and the config enables all of them.
+def test_every_operation_keeps_its_contract(case, sandbox):
+    satisfy_what_the_schema_cannot_say(case, sandbox)
+    # No `checks=`: every check the config enables runs, and it enables every one.
     case.call_and_validate()
 
 
 def test_every_schemathesis_check_is_enabled(contract_schema):
     load_all_checks()
-    checks = contract_schema.config.checks_config_for()
-    names = set(CHECKS.get_all_names())
-    assert REQUIRED_CHECKS <= names
-    assert {name for name in names if not checks.get_by_name(name=name).enabled} == set()
+    registered = set(CHECKS.get_all_names())
+    assert REQUIRED_CHECKS <= registered
+    config = contract_schema.config.checks_config_for()
+    assert {name for name in registered if not config.get_by_name(name=name).enabled} == set()
 
 
-def test_every_contract_operation_is_fuzzed(contract_schema):
-    name = next(n for n, c in CONTRACTS.items()
-                if contract_schema.location.endswith(c.spec_url))
-    declared = {
-        f"{method.upper()} {path}"
-        for path, item in CONTRACTS[name].spec["paths"].items()
-        for method in item if method in {"get", "put", "post", "delete", "patch"}
-    }
-    loaded = {op.ok().label for op in contract_schema.get_all_operations()}
-    assert loaded == declared
+def test_every_operation_of_the_contract_is_fuzzed(contract_schema):
+    contract = next(c for c in CONTRACTS.values() if contract_schema.location.endswith(c.spec_url))
+    declared = {f"{method.upper()} {path}" for path, item in contract.spec["paths"].items()
+                for method in HTTP_METHODS & set(item)}
+    assert {result.ok().label for result in contract_schema.get_all_operations()} == declared
