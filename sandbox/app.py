@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 from sandbox import problems
 from sandbox.clock import Clock
+from sandbox.asgi import SECURITY_HANDLERS, SandboxApp
 from sandbox.contracts import load_contracts
 from sandbox.security.tokens import TokenCache
 from sandbox.settings import Settings
@@ -21,7 +21,7 @@ from sandbox.validation import VALIDATORS
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> AsyncApp:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> SandboxApp:
     settings = settings or Settings.from_env()
     contracts = load_contracts(settings.contracts_dir)
     scopes = set().union(*(c.declared_scopes() for c in contracts))
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         finally:
             await store.close()
 
-    app = AsyncApp(__name__, lifespan=lifespan)
+    app = SandboxApp(__name__, lifespan=lifespan)
     for contract in contracts:
         app.add_api(
             contract.spec,
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             name=contract.name,
             strict_validation=True,
             validator_map=VALIDATORS,
+            security_map=SECURITY_HANDLERS,
             swagger_ui_options=SwaggerUIOptions(swagger_ui=True, spec_path="/openapi.json"),
         )
     app.add_error_handler(ProblemException, problems.http_error)
