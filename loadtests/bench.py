@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 "connexion --mock": (mock_url, {}),
             }
             results: dict[str, list[dict]] = {name: [] for name in targets}
-            for name, (url, headers) in targets.items():  # warm-up, not counted
+            for url, headers in targets.values():  # warm-up, not counted
                 asyncio.run(hammer(url, path, headers, 1.5, args.connections))
             for round_no in range(1, args.rounds + 1):
                 for name, (url, headers) in targets.items():

@@ -10,8 +10,8 @@ from connexion.options import SwaggerUIOptions
 from starlette.exceptions import HTTPException
 
 from sandbox import problems
-from sandbox.clock import Clock
 from sandbox.asgi import SECURITY_HANDLERS, SandboxApp
+from sandbox.clock import Clock
 from sandbox.contracts import load_contracts
 from sandbox.security.tokens import TokenCache
 from sandbox.settings import Settings

@@ -42,7 +42,7 @@ async def create_partner(
         "partner_id": partner_id, "name": name, "client_id": client_id,
         "secret_hash": tokens.digest(client_secret), "scopes": "*", "seed": bank_seed,
         "profile": profile.name,
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
     def rows(items):

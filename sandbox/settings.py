@@ -38,7 +38,7 @@ class Settings:
     log_level: str = "info"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
         """Settings from `SANDBOX_*` variables, then `overrides` (flags) where they are not None."""
         env = os.environ if env is None else env
         values: dict = {}

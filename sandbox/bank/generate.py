@@ -156,7 +156,7 @@ class _Ledger:
         n = len(self.today_events)
         if n:
             seconds = sorted(self.rng.sample(range(7 * 3600, 23 * 3600), n))
-            for second, event in zip(seconds, self.today_events):
+            for second, event in zip(seconds, self.today_events, strict=True):
                 at = dt.datetime.combine(day, dt.time(), BEIJING) + dt.timedelta(seconds=second)
                 for leg in event:
                     leg["booked_at"] = at.isoformat()
@@ -208,7 +208,8 @@ def generate_bank(seed: int, partner_name: str, profile: BankProfile) -> Synthet
             ordinal=len(customers) + 1,
             kind="individual",
             # zh_CN Faker's name_female() ignores sex: compose the name from gendered parts.
-            name=fake.last_name() + (fake.first_name_female() if female else fake.first_name_male()),
+            name=fake.last_name()
+            + (fake.first_name_female() if female else fake.first_name_male()),
             resident_id=ids.generate_resident_id(rng, birth_date=birth, female=female),
             uscc=None,
             birth_date=birth.isoformat(),
@@ -262,8 +263,8 @@ def generate_bank(seed: int, partner_name: str, profile: BankProfile) -> Synthet
     day = first_day
     while day <= profile.as_of:
         if day != first_day:
-            for customer, roles in plans:
-                if customer.kind == "individual":
+            for owner, roles in plans:
+                if owner.kind == "individual":
                     _individual_day(rng, fake, ledger, roles, day, profile)
                 else:
                     _company_day(rng, fake, ledger, roles, day)
@@ -281,7 +282,7 @@ def generate_bank(seed: int, partner_name: str, profile: BankProfile) -> Synthet
 
 def _opening_balances(rng, ledger: _Ledger, plans) -> None:
     ranges = {"I": (2000, 120000), "II": (0, 5000), "III": (0, 1500)}
-    for customer, roles in plans:
+    for _, roles in plans:
         targets = [(roles[k], ranges[k]) for k in ("I", "II", "III") if k in roles]
         targets += [(a, (50000, 3000000)) for a in roles.get("basic", ())]
         for account, (low, high) in targets:

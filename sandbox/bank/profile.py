@@ -32,7 +32,9 @@ def load_profile(fixtures_dir: Path, name: str) -> BankProfile:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise ProfileError(f"no bank profile {name!r}; known profiles: {', '.join(known)}")
+        raise ProfileError(
+            f"no bank profile {name!r}; known profiles: {', '.join(known)}"
+        ) from None
     try:
         profile = BankProfile(
             name=name,

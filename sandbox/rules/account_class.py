@@ -7,7 +7,7 @@ import enum
 from sandbox.money import Fen
 
 
-class AccountClass(str, enum.Enum):
+class AccountClass(enum.StrEnum):
     TYPE_I = "I"  # full-function account, opened in person; no class caps
     TYPE_II = "II"  # online account bound to a Type I account; capped with non-bound parties
     TYPE_III = "III"  # small-payments online account; balance and outflow capped

@@ -62,7 +62,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def fetchone(self, sql: str, params: t.Sequence = ()) -> Row | None: ...
 
-    async def __aenter__(self) -> "Store":
+    async def __aenter__(self) -> Store:
         await self.open()
         return self
 

@@ -11,7 +11,7 @@ from sandbox.store.base import DuplicateError, Row, Store, StoreError, Transacti
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple) -> Row:
-    return {d[0]: v for d, v in zip(cursor.description, row)}
+    return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
 
 
 class _SqliteTransaction(Transaction):

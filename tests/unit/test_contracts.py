@@ -105,7 +105,8 @@ def test_the_contract_amount_pattern_is_the_money_module_pattern():
 
 def test_bundling_copies_referenced_components_and_what_they_reference(tmp_path):
     (tmp_path / "lib.yaml").write_text(
-        "components:\n  schemas:\n    A: {type: object, properties: {b: {$ref: '#/components/schemas/B'}}}\n"
+        "components:\n  schemas:\n"
+        "    A: {type: object, properties: {b: {$ref: '#/components/schemas/B'}}}\n"
         "    B: {type: string}\n    Unused: {type: integer}\n"
     )
     doc = {"paths": {}, "x": {"$ref": "lib.yaml#/components/schemas/A"}}
