@@ -1,16 +1,17 @@
 """Every contract, fuzzed by schemathesis against a real server: the sandbox keeps its word.
 
 Each contract in contracts/ is loaded from the running server's own document (the bundled one
-partners download), and every operation in it gets schema-valid (positive) and schema-invalid
-(negative) requests from the three schemathesis phases that run inside pytest: the contract's
-examples, coverage (boundary values, missing parameters, wrong types, undeclared methods and
-media types) and Hypothesis fuzzing. Every response goes through every check schemathesis has,
-`ignored_auth` included, and must pass them all.
+partners download). Every operation gets schema-valid (positive) and schema-invalid (negative)
+requests from the schemathesis phases: the contract's examples, coverage (boundaries, missing
+parameters, wrong types, undeclared methods and media types) and Hypothesis fuzzing, then
+stateful scenarios along the links schemathesis infers. Every response goes through every
+check schemathesis has, and must pass them all.
 
-Requests carry a valid token with every scope (HTTP Basic client credentials on the token
-endpoint, whose form is fuzzed like any body); `ignored_auth` sends its own probes without
-credentials and with wrong ones. A share of generated identifiers are the partner's real ones,
-so the 200 answers of the read operations are checked too, not only their 404s.
+Requests carry a valid token with every scope, and HTTP Basic client credentials on the token
+endpoint, whose form is fuzzed like any body. `ignored_auth` probes only apiKey and HTTP
+schemes, so `ignored_oauth2_auth` below does the same for the OAuth2-secured operations. Half
+the generated identifiers are the partner's real ones, so the read operations' 200 answers are
+checked too, not only their 404s.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import zlib
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 import schemathesis
 from conftest import Server, create_partner, get_token
@@ -46,7 +48,10 @@ CONTRACTS = {c.name: c for c in load_contracts(Path(__file__).parents[2] / "cont
 
 # Fuzzed requests per operation and generation mode, on top of the examples and coverage cases
 # (positive and negative draw from one Hypothesis budget).
-MAX_EXAMPLES_PER_MODE = 40
+MAX_EXAMPLES_PER_MODE = 50
+# Stateful scenarios per contract, and the most steps (calls) in one.
+STATEFUL_SCENARIOS = 50
+STATEFUL_STEPS = 10
 # With a fixed seed and derandomized Hypothesis, every run sends the same requests.
 SEED = 20261127
 # How often a generated identifier is one of the partner's real ones instead of a random one.
@@ -57,7 +62,13 @@ REQUIRED_CHECKS = {
     "not_a_server_error", "status_code_conformance", "content_type_conformance",
     "response_schema_conformance", "response_headers_conformance", "positive_data_acceptance",
     "negative_data_rejection", "missing_required_header", "unsupported_method", "ignored_auth",
+    "ignored_oauth2_auth",  # ours, below
 }
+
+
+# The connection our own check probes the server with (a check gets no fixtures); opened and
+# closed by the `sandbox` fixture.
+probes: httpx.Client
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +95,8 @@ def sandbox(tmp_path_factory) -> Sandbox:
     """One server for the module, and what the fuzzer should know about its partner's bank."""
     db = f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'sandbox.db'}"
     server = Server(db)
+    global probes
+    probes = httpx.Client(base_url=server.url)
     try:
         partner = create_partner(db, "schemathesis")
         token = get_token(server.url, partner)
@@ -101,6 +114,7 @@ def sandbox(tmp_path_factory) -> Sandbox:
                     "account_id": [a["account_id"] for a in accounts]}
         yield Sandbox(server, partner, token, real_ids, applicants)
     finally:
+        probes.close()
         server.stop()
 
 
@@ -185,6 +199,41 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
         case.body.update(sandbox.applicants[pick])
 
 
+def _secured_by_oauth2_only(operation) -> bool:
+    raw = operation.schema.raw_schema
+    schemes = raw.get("components", {}).get("securitySchemes", {})
+    requirements = operation.definition.raw.get("security", raw.get("security", []))
+    return bool(requirements) and all(
+        requirement and all(schemes[name]["type"] == "oauth2" for name in requirement)
+        for requirement in requirements
+    )
+
+
+@schemathesis.check
+def ignored_oauth2_auth(ctx, response, case):
+    """`ignored_auth`, for OAuth2 tokens: answered 2xx, the same request with no token or with
+    one the sandbox never issued must be a documented 401.
+
+    schemathesis' own `ignored_auth` probes only apiKey and HTTP schemes (see
+    `get_security_parameters`), so it passes every OAuth2-secured operation without a probe.
+    """
+    if not 200 <= response.status_code < 300 or not _secured_by_oauth2_only(case.operation):
+        return None
+    sent = response.request
+    headers = {k: v for k, v in sent.headers.items() if k.lower() != "authorization"}
+    for credentials, authorization in (("no token", None),
+                                       ("an unknown token", "Bearer not-a-sandbox-token")):
+        probe = probes.request(
+            sent.method, sent.url, content=sent.body,
+            headers=headers if authorization is None else {**headers,
+                                                           "Authorization": authorization},
+        )
+        assert probe.status_code == 401, (
+            f"{case.operation.label} answered {probe.status_code} to {credentials}, not 401")
+        case.operation.validate_response(probe)  # the 401 is documented, WWW-Authenticate too
+    return None
+
+
 schema = schemathesis.pytest.from_fixture("contract_schema")
 
 
@@ -193,6 +242,24 @@ def test_every_operation_keeps_its_contract(case, sandbox):
     satisfy_what_the_schema_cannot_say(case, sandbox)
     # No `checks=`: every check the config enables runs, and it enables every one.
     case.call_and_validate()
+
+
+def test_linked_operations_keep_their_contract(contract_schema, sandbox):
+    """The stateful phase: scenarios along the links schemathesis infers (an account that
+    GET /accounts lists is read, then its balance and its transactions), every check on every
+    step, the stateful ones (which look back along the scenario) included."""
+    machine = contract_schema.as_state_machine()
+    if not machine.root_rules:
+        pytest.skip("schemathesis infers no links between this contract's operations")
+
+    class Scenarios(machine):
+        def before_call(self, case):
+            satisfy_what_the_schema_cannot_say(case, sandbox)
+
+    Scenarios.run(settings=hypothesis.settings(
+        max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS, deadline=None,
+        derandomize=True, database=None,
+    ))
 
 
 def test_every_schemathesis_check_is_enabled(contract_schema):
