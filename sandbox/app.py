@@ -13,6 +13,7 @@ from sandbox import problems
 from sandbox.asgi import SECURITY_HANDLERS, SandboxApp
 from sandbox.clock import Clock
 from sandbox.contracts import load_contracts
+from sandbox.handlers import resolver_for
 from sandbox.security.tokens import TokenCache
 from sandbox.settings import Settings
 from sandbox.store import open_store
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             contract.spec,
             base_path=contract.base_path,
             name=contract.name,
+            resolver=resolver_for(contract.name),
             strict_validation=True,
             validator_map=VALIDATORS,
             security_map=SECURITY_HANDLERS,

@@ -4,7 +4,6 @@ every example valid against its own schema."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import json
 import re
@@ -14,6 +13,7 @@ import pytest
 from jsonschema import Draft4Validator
 
 from sandbox.contracts import ContractError, bundle, load_contracts
+from sandbox.handlers import resolver_for
 from sandbox.money import YUAN_PATTERN
 
 CONTRACTS = load_contracts(Path(__file__).resolve().parents[2] / "contracts")
@@ -45,9 +45,9 @@ def test_served_documents_have_no_external_references(contract):
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=op_id)
 def test_every_operation_names_an_async_handler(operation):
-    _, _, _, op = operation
-    module, _, name = op["operationId"].rpartition(".")
-    handler = getattr(importlib.import_module(module), name)
+    contract, _, _, op = operation
+    assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)*", op["operationId"]), "camelCase"
+    handler = resolver_for(contract.name).function_resolver(op["operationId"])
     assert inspect.iscoroutinefunction(handler)
 
 
