@@ -40,7 +40,7 @@ async def create_partner(
     client_secret = tokens.new_secret()
     partner = {
         "partner_id": partner_id, "name": name, "client_id": client_id,
-        "secret_hash": tokens.digest(client_secret), "scopes": "*", "seed": bank_seed,
+        "secret_hash": tokens.digest(client_secret), "seed": bank_seed,
         "profile": profile.name,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

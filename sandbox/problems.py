@@ -163,8 +163,6 @@ def http_error(request: ConnexionRequest, exc: HTTPException) -> ConnexionRespon
     headers = dict(getattr(exc, "headers", None) or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="openbank-sandbox"')
-    if status == 403 and type(exc).__name__ == "OAuthScopeProblem":
-        code = "INSUFFICIENT_SCOPE"
     if status >= 500:
         logger.error("%r", exc)
     return problem_response(status, code, str(detail) if detail else None, headers=headers)

@@ -170,6 +170,6 @@ async def open_account(token_info: dict, body: dict) -> Response:
         "bound_account_number": body["bound_card_number"],
         "balance_fen": 0,
     }
-    row = await store.open_account(partner_id, account, opening=None)
+    row = await store.open_account(partner_id, account)
     location = f"{request.scope.get('root_path', '')}{BASE_PATH}/accounts/{row['account_id']}"
     return respond(account_resource(row), 201, {"Location": location})

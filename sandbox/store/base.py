@@ -205,8 +205,8 @@ class Store(abc.ABC):
             params,
         )
 
-    async def open_account(self, partner_id: str, account: Row, opening: Row | None) -> Row:
-        """A newly opened account (its ordinal assigned here) and, if any, its first posting."""
+    async def open_account(self, partner_id: str, account: Row) -> Row:
+        """A newly opened account, its ordinal assigned here."""
         async with self.transaction() as tx:
             # Lock the partner row so concurrent openings take distinct ordinals.
             await tx.fetchone(
@@ -219,8 +219,6 @@ class Store(abc.ABC):
             )
             account = {**account, "partner_id": partner_id, "ordinal": row["last"] + 1}
             await _insert(tx, "accounts", [account])
-            if opening is not None:
-                await _insert(tx, "transactions", [{**opening, "partner_id": partner_id}])
             return account
 
 

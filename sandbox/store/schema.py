@@ -9,7 +9,6 @@ TABLES = (
         name TEXT NOT NULL UNIQUE,
         client_id TEXT NOT NULL UNIQUE,
         secret_hash TEXT NOT NULL,
-        scopes TEXT NOT NULL,
         seed BIGINT NOT NULL,
         profile TEXT NOT NULL,
         created_at TEXT NOT NULL)""",
