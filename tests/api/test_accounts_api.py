@@ -304,3 +304,15 @@ def test_opening_needs_the_accounts_open_scope(server, partner):
     assert response.status_code in (400, 403)
     if response.status_code == 403:
         assert response.json()["code"] == "INSUFFICIENT_SCOPE"
+
+
+def test_several_worker_processes_share_partners_and_tokens(db_url, start_server):
+    """`--workers 2`: a token issued by one process is honoured by the other."""
+    server = start_server(db_url, "--workers", "2")
+    partner = create_partner(db_url, "acme")
+    tokens = [get_token(server.url, partner) for _ in range(8)]
+    for token in tokens:
+        # Each client opens its own connection, which either process may accept.
+        with httpx.Client(base_url=server.url,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            assert client.get("/accounts/v1/accounts?limit=1").status_code == 200
