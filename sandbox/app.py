@@ -14,6 +14,7 @@ from sandbox.asgi import SECURITY_HANDLERS, SandboxApp
 from sandbox.clock import Clock
 from sandbox.contracts import load_contracts
 from sandbox.handlers import resolver_for
+from sandbox.rules import Refusal
 from sandbox.security.tokens import TokenCache
 from sandbox.settings import Settings
 from sandbox.store import open_store
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             security_map=SECURITY_HANDLERS,
             swagger_ui_options=SwaggerUIOptions(swagger_ui=True, spec_path="/openapi.json"),
         )
+    app.add_error_handler(Refusal, problems.refusal)
     app.add_error_handler(ProblemException, problems.http_error)
     app.add_error_handler(HTTPException, problems.http_error)
     app.add_error_handler(Exception, problems.unhandled_error)

@@ -9,6 +9,7 @@ import re
 import secrets
 
 from sandbox.bank import BankProfile, generate_bank
+from sandbox.ledger import history_journal
 from sandbox.security import tokens
 from sandbox.store.base import DuplicateError, Store
 
@@ -50,7 +51,8 @@ async def create_partner(
 
     try:
         await store.add_partner_with_bank(
-            partner, rows(bank.customers), rows(bank.accounts), rows(bank.postings)
+            partner, rows(bank.customers), rows(bank.accounts), rows(bank.postings),
+            [{"partner_id": partner_id, **leg} for leg in history_journal(bank.postings)],
         )
     except DuplicateError:
         raise PartnerError(f"a partner named {name!r} exists already in this database") from None

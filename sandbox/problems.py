@@ -174,3 +174,15 @@ def unhandled_error(request: ConnexionRequest, exc: Exception) -> ConnexionRespo
     return problem_response(
         500, "INTERNAL_ERROR", "The sandbox failed to handle this request; it has been logged."
     )
+
+
+def refusal(request: ConnexionRequest, exc) -> ConnexionResponse:
+    """A domain rule's refusal (sandbox.rules.Refusal and kin) as a problem."""
+    from sandbox.rules import ConflictingRequest, InvalidOrder, UnknownResource
+
+    status = 422
+    for cls, code in ((InvalidOrder, 400), (UnknownResource, 404), (ConflictingRequest, 409)):
+        if isinstance(exc, cls):
+            status = code
+    ext = {"field": exc.field} if exc.field else None
+    return problem_response(status, exc.code, exc.detail, ext=ext)

@@ -91,6 +91,7 @@ class Posting:
     account_id: str
     seq: int
     transaction_id: str
+    movement_id: str  # the legs of one money movement share it (a bound transfer has two)
     booked_at: str
     booking_date: str
     direction: str  # "credit" | "debit"
@@ -162,6 +163,8 @@ class _Ledger:
                     leg["booked_at"] = at.isoformat()
                     leg["booking_date"] = day.isoformat()
                     leg["transaction_id"] = _id(self.rng, "txn")
+                    # Derived, not drawn: the rng sequence (so every other value) is unchanged.
+                    leg["movement_id"] = "mov_" + event[0]["transaction_id"][4:]
                     self.entries[leg["account_id"]].append(leg)
         self.today_events = []
         self.day_out.clear()

@@ -1,1 +1,31 @@
-"""Domain rules as plain functions and constants: account classes, limits, suitability."""
+"""Domain rules as plain functions and constants: account classes, limits, suitability.
+
+A rule that says no raises a `Refusal` (with a stable code), never an HTTP error:
+
+    Refusal                 the bank refuses a well-formed order (422)
+    ├── InvalidOrder        the order itself is wrong (400)
+    ├── UnknownResource     it names something this partner does not have (404)
+    └── ConflictingRequest  a request id reused for a different order (409)
+"""
+
+
+class Refusal(Exception):
+    """The bank refuses; `code` is stable, `detail` says why, `field` points at the input."""
+
+    def __init__(self, code: str, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.field = field
+
+
+class InvalidOrder(Refusal):
+    pass
+
+
+class UnknownResource(Refusal):
+    pass
+
+
+class ConflictingRequest(Refusal):
+    pass

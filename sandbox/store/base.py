@@ -38,6 +38,9 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     async def fetchone(self, sql: str, params: t.Sequence = ()) -> Row | None: ...
 
+    @abc.abstractmethod
+    async def fetchall(self, sql: str, params: t.Sequence = ()) -> list[Row]: ...
+
 
 class Store(abc.ABC):
     """Partners, tokens and each partner's synthetic bank, over SQLite or PostgreSQL."""
@@ -121,7 +124,8 @@ class Store(abc.ABC):
         )
 
     async def add_partner_with_bank(
-        self, partner: Row, customers: list[Row], accounts: list[Row], transactions: list[Row]
+        self, partner: Row, customers: list[Row], accounts: list[Row], transactions: list[Row],
+        journal: list[Row],
     ) -> None:
         """The partner and its whole synthetic bank, in one transaction: all of it or none."""
         async with self.transaction() as tx:
@@ -134,6 +138,7 @@ class Store(abc.ABC):
             await _insert(tx, "customers", customers)
             await _insert(tx, "accounts", accounts)
             await _insert(tx, "transactions", transactions)
+            await _insert(tx, "postings", journal)
 
     # -- the synthetic bank ------------------------------------------------------------------
 
@@ -220,6 +225,133 @@ class Store(abc.ABC):
             account = {**account, "partner_id": partner_id, "ordinal": row["last"] + 1}
             await _insert(tx, "accounts", [account])
             return account
+
+
+    # -- payments and the ledger (called inside `transaction()`, which they lock within) ------
+
+    async def payment_by_request(self, tx: Transaction, partner_id: str,
+                                 request_id: str) -> Row | None:
+        return await tx.fetchone(
+            "SELECT * FROM payments WHERE partner_id = ? AND request_id = ?",
+            (partner_id, request_id),
+        )
+
+    async def payment(self, partner_id: str, payment_id: str, tx: Transaction | None = None,
+                      *, lock: bool = False) -> Row | None:
+        sql = "SELECT * FROM payments WHERE partner_id = ? AND payment_id = ?"
+        if tx is None:
+            return await self.fetchone(sql, (partner_id, payment_id))
+        return await tx.fetchone(sql + (self.for_update if lock else ""),
+                                 (partner_id, payment_id))
+
+    async def lock_accounts(self, tx: Transaction, partner_id: str,
+                            account_ids: t.Iterable[str]) -> dict[str, Row]:
+        """The accounts, locked until the transaction ends; in id order, so two transfers
+        between the same accounts never wait on each other in a circle."""
+        found = {}
+        for account_id in sorted(set(account_ids)):
+            row = await tx.fetchone(
+                "SELECT * FROM accounts WHERE partner_id = ? AND account_id = ?"
+                + self.for_update, (partner_id, account_id))
+            if row is not None:
+                found[account_id] = row
+        return found
+
+    async def account_id_by_number(self, tx: Transaction, partner_id: str,
+                                   number: str) -> str | None:
+        row = await tx.fetchone(
+            "SELECT account_id FROM accounts WHERE partner_id = ? AND account_number = ?",
+            (partner_id, number))
+        return row["account_id"] if row else None
+
+    async def usage(self, tx: Transaction, partner_id: str, account: Row, day: str) -> Row:
+        """Sums (fen) of what `account` sent and received on `day` and in its year, in total
+        and with parties other than its bound account."""
+        year_start = day[:4] + "-01-01"
+        bound = account["bound_account_number"] or ""
+        row = await tx.fetchone(
+            """SELECT
+                 COALESCE(SUM(CASE WHEN direction = 'debit' AND booking_date = ?
+                              THEN amount_fen ELSE 0 END), 0) AS out_day,
+                 COALESCE(SUM(CASE WHEN direction = 'debit' THEN amount_fen ELSE 0 END), 0)
+                   AS out_year,
+                 COALESCE(SUM(CASE WHEN direction = 'debit' AND booking_date = ?
+                              AND COALESCE(counterparty_account, '') <> ?
+                              THEN amount_fen ELSE 0 END), 0) AS non_bound_out_day,
+                 COALESCE(SUM(CASE WHEN direction = 'debit'
+                              AND COALESCE(counterparty_account, '') <> ?
+                              THEN amount_fen ELSE 0 END), 0) AS non_bound_out_year,
+                 COALESCE(SUM(CASE WHEN direction = 'credit' AND booking_date = ?
+                              AND COALESCE(counterparty_account, '') <> ?
+                              THEN amount_fen ELSE 0 END), 0) AS non_bound_in_day,
+                 COALESCE(SUM(CASE WHEN direction = 'credit'
+                              AND COALESCE(counterparty_account, '') <> ?
+                              THEN amount_fen ELSE 0 END), 0) AS non_bound_in_year
+               FROM transactions
+               WHERE partner_id = ? AND account_id = ? AND booking_date >= ?""",
+            (day, day, bound, bound, day, bound, bound, partner_id, account["account_id"],
+             year_start),
+        )
+        return {key: int(value) for key, value in row.items()}
+
+    async def book(self, tx: Transaction, partner_id: str, movement_id: str, booked_at: str,
+                   legs: list, lines: dict[str, Row], accounts: dict[str, Row]) -> None:
+        """Write one balanced movement: its legs to the journal, and for each customer
+        account (locked in `accounts`) a statement line and its new balance."""
+        journal = []
+        for number, leg in enumerate(legs, start=1):
+            journal.append({"partner_id": partner_id, "movement_id": movement_id, "leg": number,
+                            "ledger_account": leg.ledger_account, "amount_fen": int(leg.amount),
+                            "booked_at": booked_at})
+            account = accounts.get(leg.ledger_account)
+            if account is None:
+                continue  # an internal account: journal only
+            balance = account["balance_fen"] + int(leg.amount)
+            last = await tx.fetchone(
+                "SELECT COALESCE(MAX(seq), 0) AS seq FROM transactions"
+                " WHERE partner_id = ? AND account_id = ?", (partner_id, leg.ledger_account))
+            await _insert(tx, "transactions", [{
+                "partner_id": partner_id, "account_id": leg.ledger_account,
+                "seq": last["seq"] + 1, "movement_id": movement_id,
+                "booked_at": booked_at, "booking_date": booked_at[:10],
+                "direction": "credit" if leg.amount > 0 else "debit",
+                "amount_fen": abs(int(leg.amount)), "balance_after_fen": balance,
+                **lines[leg.ledger_account],
+            }])
+            await tx.execute(
+                "UPDATE accounts SET balance_fen = ? WHERE partner_id = ? AND account_id = ?",
+                (balance, partner_id, leg.ledger_account))
+            accounts[leg.ledger_account] = {**account, "balance_fen": balance}
+        await _insert(tx, "postings", journal)
+
+    async def add_payment(self, tx: Transaction, payment: Row) -> None:
+        await _insert(tx, "payments", [payment])
+
+    async def update_payment(self, tx: Transaction, partner_id: str, payment_id: str,
+                             **fields) -> None:
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        await tx.execute(
+            f"UPDATE payments SET {columns} WHERE partner_id = ? AND payment_id = ?",
+            (*fields.values(), partner_id, payment_id))
+
+    async def ledger_check(self, partner_id: str) -> Row:
+        """The invariants, as figures: the journal's total (0), accounts whose balance differs
+        from their legs (0), and movements whose legs do not sum to zero (0)."""
+        total = await self.fetchone(
+            "SELECT COALESCE(SUM(amount_fen), 0) AS total, COUNT(*) AS legs FROM postings"
+            " WHERE partner_id = ?", (partner_id,))
+        drift = await self.fetchone(
+            """SELECT COUNT(*) AS accounts FROM accounts a WHERE a.partner_id = ? AND
+                 a.balance_fen <> (SELECT COALESCE(SUM(p.amount_fen), 0) FROM postings p
+                                   WHERE p.partner_id = a.partner_id
+                                   AND p.ledger_account = a.account_id)""", (partner_id,))
+        unbalanced = await self.fetchone(
+            """SELECT COUNT(*) AS movements FROM (SELECT movement_id FROM postings
+                 WHERE partner_id = ? GROUP BY movement_id HAVING SUM(amount_fen) <> 0) m""",
+            (partner_id,))
+        return {"total_fen": int(total["total"]), "legs": int(total["legs"]),
+                "accounts_off": int(drift["accounts"]),
+                "unbalanced_movements": int(unbalanced["movements"])}
 
 
 async def _insert(tx: Transaction, table: str, rows: list[Row]) -> None:

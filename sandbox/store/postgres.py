@@ -35,6 +35,10 @@ class _PostgresTransaction(Transaction):
         cur = await self.conn.execute(_pg(sql), params)
         return await cur.fetchone()
 
+    async def fetchall(self, sql: str, params: t.Sequence = ()) -> list[Row]:
+        cur = await self.conn.execute(_pg(sql), params)
+        return await cur.fetchall()
+
 
 class PostgresStore(Store):
     for_update = " FOR UPDATE"

@@ -27,6 +27,9 @@ class _SqliteTransaction(Transaction):
     async def fetchone(self, sql: str, params: t.Sequence = ()) -> Row | None:
         return self.conn.execute(sql, params).fetchone()
 
+    async def fetchall(self, sql: str, params: t.Sequence = ()) -> list[Row]:
+        return self.conn.execute(sql, params).fetchall()
+
 
 class SqliteStore(Store):
     """Queries are short and local, so they run on the event loop: no thread hop per request.

@@ -1,0 +1,185 @@
+"""Transfers and refunds: a validated order becomes one balanced ledger movement, exactly once.
+
+Each order runs in one store transaction that locks the accounts it touches, so concurrent
+orders from any number of server processes never overdraw an account or break a class cap,
+and an order is either wholly booked with its payment record or not at all. The partner's
+request id makes retries safe: the same id and body give back the payment already made; the
+same id with another body is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import orjson
+
+from sandbox import ledger
+from sandbox.bank.directory import BY_CODE, SANDBOX_BANK_CODE
+from sandbox.clock import Clock
+from sandbox.money import Fen
+from sandbox.rules import ConflictingRequest, InvalidOrder, Refusal, UnknownResource
+from sandbox.rules.limits import Usage, check_active, check_credit, check_debit
+from sandbox.store.base import DuplicateError, Store
+
+
+def request_hash(body: dict) -> str:
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _replay(existing: dict, digest: str, request_id: str) -> tuple[dict, bool]:
+    if existing["request_hash"] != digest:
+        raise ConflictingRequest(
+            "IDEMPOTENCY_CONFLICT",
+            f"Request id {request_id!r} was used for a different order (payment "
+            f"{existing['payment_id']}); use a new id for a new order.", field="header.X-Request-ID")
+    return existing, True
+
+
+async def post_transfer(store: Store, clock: Clock, partner_id: str, request_id: str,
+                        body: dict) -> tuple[dict, bool]:
+    """(payment, replayed): the payment this order made, now or on an earlier try."""
+    digest = request_hash(body)
+    amount = Fen.from_yuan(body["amount"]["amount"])
+    if amount <= 0:
+        raise InvalidOrder("AMOUNT_NOT_POSITIVE", "The amount must be more than 0.00.",
+                           field="body.amount.amount")
+    try:
+        async with store.transaction() as tx:
+            existing = await store.payment_by_request(tx, partner_id, request_id)
+            if existing is not None:
+                return _replay(existing, digest, request_id)
+            return await _book_transfer(store, tx, clock, partner_id, request_id, digest,
+                                        amount, body), False
+    except DuplicateError:
+        # A concurrent try with the same request id booked first: answer with its payment.
+        async with store.transaction() as tx:
+            existing = await store.payment_by_request(tx, partner_id, request_id)
+        if existing is None:
+            raise
+        return _replay(existing, digest, request_id)
+
+
+async def _book_transfer(store, tx, clock, partner_id, request_id, digest, amount, body):
+    debtor_id = body["debtor_account_id"]
+    creditor = body["creditor"]
+    if "account_id" in creditor:
+        creditor_id = creditor["account_id"]
+        bank_code = SANDBOX_BANK_CODE
+    else:
+        bank_code = creditor["bank_code"]
+        if bank_code not in BY_CODE:
+            raise Refusal("UNKNOWN_BANK", f"No bank with code {bank_code} in the directory "
+                          "(GET /payments/v1/banks).", field="body.creditor.bank_code")
+        creditor_id = None
+        if bank_code == SANDBOX_BANK_CODE:
+            creditor_id = await store.account_id_by_number(tx, partner_id,
+                                                           creditor["account_number"])
+            if creditor_id is None:
+                raise Refusal("CREDITOR_ACCOUNT_NOT_FOUND", "No account with that number here.",
+                              field="body.creditor.account_number")
+    if creditor_id == debtor_id:
+        raise Refusal("SAME_ACCOUNT", "An account cannot pay itself.",
+                      field="body.creditor")
+    accounts = await store.lock_accounts(tx, partner_id, [debtor_id, creditor_id or debtor_id])
+    debtor = accounts.get(debtor_id)
+    if debtor is None:
+        raise UnknownResource("ACCOUNT_NOT_FOUND", f"No account {debtor_id} for this partner.",
+                              field="body.debtor_account_id")
+    target = accounts.get(creditor_id) if creditor_id else None
+    if creditor_id and target is None:
+        raise UnknownResource("ACCOUNT_NOT_FOUND", f"No account {creditor_id} for this "
+                              "partner.", field="body.creditor.account_id")
+    now = clock.now()
+    today = now.date().isoformat()
+    creditor_number = target["account_number"] if target else creditor["account_number"]
+    check_debit(debtor, amount, creditor_number,
+                Usage(**await store.usage(tx, partner_id, debtor, today)))
+    debtor_name = (await store.customer(partner_id, debtor["customer_id"]))["name"]
+    if target is not None:
+        check_credit(target, amount, debtor["account_number"],
+                     Usage(**await store.usage(tx, partner_id, target, today)))
+        creditor_name = (await store.customer(partner_id, target["customer_id"]))["name"]
+    else:
+        creditor_name = creditor["name"]
+    remittance = body.get("remittance_information")
+    note = f" · {remittance}" if remittance else ""
+    movement_id = "mov_" + secrets.token_hex(8)
+    booked_at = now.isoformat(timespec="seconds")
+    lines = {debtor_id: {"transaction_id": "txn_" + secrets.token_hex(8),
+                         "description": f"转账 Transfer to {creditor_name}{note}",
+                         "counterparty_name": creditor_name,
+                         "counterparty_account": creditor_number, "channel": "online"}}
+    if target is not None:
+        lines[creditor_id] = {"transaction_id": "txn_" + secrets.token_hex(8),
+                              "description": f"转账 Transfer from {debtor_name}{note}",
+                              "counterparty_name": debtor_name,
+                              "counterparty_account": debtor["account_number"],
+                              "channel": "online"}
+    await store.book(tx, partner_id, movement_id, booked_at,
+                     ledger.transfer(debtor_id, creditor_id or ledger.CLEARING, amount),
+                     lines, accounts)
+    payment = {
+        "partner_id": partner_id, "payment_id": "pay_" + secrets.token_hex(8),
+        "request_id": request_id, "request_hash": digest, "status": "settled",
+        "debtor_account_id": debtor_id, "creditor_account_id": creditor_id,
+        "creditor_account_number": creditor_number, "creditor_bank_code": bank_code,
+        "creditor_name": creditor_name, "amount_fen": int(amount), "currency": "CNY",
+        "remittance_information": remittance, "created_at": booked_at,
+        "movement_id": movement_id, "refund_request_id": None, "refund_movement_id": None,
+        "refunded_at": None,
+    }
+    await store.add_payment(tx, payment)
+    return payment
+
+
+async def refund_payment(store: Store, clock: Clock, partner_id: str, payment_id: str,
+                         request_id: str) -> tuple[dict, bool]:
+    """(payment, replayed): the whole amount goes back to the debtor, once."""
+    async with store.transaction() as tx:
+        payment = await store.payment(partner_id, payment_id, tx, lock=True)
+        if payment is None:
+            raise UnknownResource("PAYMENT_NOT_FOUND", f"No payment {payment_id} for this "
+                                  "partner.", field="path.payment_id")
+        if payment["status"] == "refunded":
+            if payment["refund_request_id"] == request_id:
+                return payment, True
+            raise Refusal("ALREADY_REFUNDED", f"Payment {payment_id} was refunded at "
+                          f"{payment['refunded_at']}.")
+        amount = Fen(payment["amount_fen"])
+        debtor_id, creditor_id = payment["debtor_account_id"], payment["creditor_account_id"]
+        accounts = await store.lock_accounts(tx, partner_id, [debtor_id, creditor_id or debtor_id])
+        debtor = accounts[debtor_id]
+        now = clock.now()
+        today = now.date().isoformat()
+        if creditor_id is not None:
+            # A refund reverses the payment: the payee needs the funds back, but the class
+            # caps on payments do not apply to giving money back.
+            payee = accounts[creditor_id]
+            check_active(payee)
+            if payee["balance_fen"] < amount:
+                raise Refusal("INSUFFICIENT_FUNDS", f"Account {creditor_id} no longer holds "
+                              "the amount to refund.")
+        check_credit(debtor, amount, payment["creditor_account_number"],
+                     Usage(**await store.usage(tx, partner_id, debtor, today)))
+        debtor_name = (await store.customer(partner_id, debtor["customer_id"]))["name"]
+        movement_id = "mov_" + secrets.token_hex(8)
+        booked_at = now.isoformat(timespec="seconds")
+        lines = {debtor_id: {"transaction_id": "txn_" + secrets.token_hex(8),
+                             "description": f"退款 Refund of {payment_id}",
+                             "counterparty_name": payment["creditor_name"],
+                             "counterparty_account": payment["creditor_account_number"],
+                             "channel": "online"}}
+        if creditor_id is not None:
+            lines[creditor_id] = {"transaction_id": "txn_" + secrets.token_hex(8),
+                                  "description": f"退款 Refund of {payment_id}",
+                                  "counterparty_name": debtor_name,
+                                  "counterparty_account": debtor["account_number"],
+                                  "channel": "online"}
+        await store.book(tx, partner_id, movement_id, booked_at,
+                         ledger.transfer(creditor_id or ledger.CLEARING, debtor_id, amount),
+                         lines, accounts)
+        changes = {"status": "refunded", "refund_request_id": request_id,
+                   "refund_movement_id": movement_id, "refunded_at": booked_at}
+        await store.update_payment(tx, partner_id, payment_id, **changes)
+        return {**payment, **changes}, False
