@@ -32,7 +32,8 @@ def _replay(existing: dict, digest: str, request_id: str) -> tuple[dict, bool]:
         raise ConflictingRequest(
             "IDEMPOTENCY_CONFLICT",
             f"Request id {request_id!r} was used for a different order (payment "
-            f"{existing['payment_id']}); use a new id for a new order.", field="header.X-Request-ID")
+            f"{existing['payment_id']}); use a new id for a new order.",
+            field="header.X-Request-ID")
     return existing, True
 
 

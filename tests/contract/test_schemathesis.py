@@ -78,6 +78,7 @@ class Sandbox:
     token: str  # every scope
     real_ids: dict[str, list[str]]  # parameter name -> the partner's identifiers
     applicants: list[dict]  # four factors of customers who may open an account online
+    payers: list[str]  # accounts without class caps and with funds: Type I and BASIC
 
 
 def _all_pages(client: httpx.Client, path: str) -> list[dict]:
@@ -112,7 +113,8 @@ def sandbox(tmp_path_factory) -> Sandbox:
         assert applicants, "the partner's bank has nobody who can open an account online"
         real_ids = {"customer_id": [c["customer_id"] for c in customers],
                     "account_id": [a["account_id"] for a in accounts]}
-        yield Sandbox(server, partner, token, real_ids, applicants)
+        payers = [a["account_id"] for a in accounts if a["account_class"] in ("I", "BASIC")]
+        yield Sandbox(server, partner, token, real_ids, applicants, payers)
     finally:
         probes.close()
         server.stop()
@@ -183,7 +185,8 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
 
     positive_data_acceptance holds the server to accepting every positive case, so those must
     really be valid: a date range in order (OpenAPI 3.0 has no cross-parameter constraints),
-    and an applicant who exists (four factors that identify one of the partner's customers).
+    an applicant who exists (four factors that identify one of the partner's customers), and
+    a transfer the bank can make (a payer with funds, a payee that exists).
     Negative cases are left as generated.
     """
     if case.meta is None or not case.meta.generation.mode.is_positive:
@@ -197,6 +200,22 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
         # A deterministic pick, so a failure reproduces with the same applicant.
         pick = zlib.crc32(repr(sorted(case.body.items())).encode()) % len(sandbox.applicants)
         case.body.update(sandbox.applicants[pick])
+    elif label == "POST /transfers" and isinstance(case.body, dict):
+        # A payer that exists and has the funds, a payee that is another account or a bank of
+        # the directory, and an amount (0.01 to 100.00) within any balance the bank generates.
+        seed = zlib.crc32(repr(case.body).encode())
+        payers = sandbox.payers
+        debtor = payers[seed % len(payers)]
+        case.body["debtor_account_id"] = debtor
+        creditor = case.body.get("creditor")
+        if isinstance(creditor, dict) and "account_id" in creditor:
+            creditor["account_id"] = payers[(seed % len(payers) + 1) % len(payers)]
+        elif isinstance(creditor, dict):
+            creditor["bank_code"] = "102100099996"
+        amount = case.body.get("amount")
+        if isinstance(amount, dict):
+            fen = 1 + seed % 10000
+            amount["amount"] = f"{fen // 100}.{fen % 100:02d}"
 
 
 def _secured_by_oauth2_only(operation) -> bool:
