@@ -1,5 +1,5 @@
 """Benchmark: requests/s of the authenticated balance read, side by side with Connexion's own
-`--mock` mode serving the same contract, in one run on this machine.
+`--mock` mode serving the same contract, and transfers/s on the same server, in one run.
 
     python loadtests/bench.py [--seconds 10] [--connections 32] [--rounds 2] [--json FILE]
 
@@ -110,11 +110,14 @@ def serve_mock(spec_file: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
 
 
-async def hammer(url: str, path: str, headers: dict, seconds: float, connections: int) -> dict:
-    """Keep `connections` keep-alive connections busy for `seconds`; count answers by status."""
+async def hammer(url: str, path: str, headers: dict, seconds: float, connections: int,
+                 make_request=None) -> dict:
+    """Keep `connections` keep-alive connections busy for `seconds`; count answers by status.
+    `make_request(n)` gives the bytes of the n-th request; by default a GET of `path`."""
     host, port = url.removeprefix("http://").split(":")
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{head}\r\n".encode()
+    fixed = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{head}\r\n".encode()
+    counter = iter(range(10**12))
     statuses: dict[int, int] = {}
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
@@ -124,7 +127,7 @@ async def hammer(url: str, path: str, headers: dict, seconds: float, connections
         try:
             while time.perf_counter() < stop_at:
                 started = time.perf_counter()
-                writer.write(request)
+                writer.write(make_request(next(counter)) if make_request else fixed)
                 head_bytes = await reader.readuntil(b"\r\n\r\n")
                 status = int(head_bytes[9:12])
                 length = 0
@@ -151,6 +154,25 @@ async def hammer(url: str, path: str, headers: dict, seconds: float, connections
     }
 
 
+def transfer_requests(url: str, token: str, accounts: list[str]):
+    """Transfers of 0.01 back and forth among `accounts`, each with its own request id, so every
+    one is a new order: validated, locked, booked, recorded for idempotency."""
+    host = url.removeprefix("http://").split(":")[0]
+
+    def make(n: int) -> bytes:
+        body = json.dumps({
+            "debtor_account_id": accounts[n % len(accounts)],
+            "creditor": {"account_id": accounts[(n + 1) % len(accounts)]},
+            "amount": {"amount": "0.01", "currency": "CNY"},
+        }).encode()
+        return (f"POST /payments/v1/transfers HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {token}\r\nX-Request-ID: bench-{n}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
+
+    return make
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="per measurement (default 10)")
@@ -173,17 +195,22 @@ def main(argv: list[str] | None = None) -> int:
                                 headers={"Authorization": f"Bearer {token}"}).json()
             account_id = account["items"][0]["account_id"]
             path = f"/accounts/v1/accounts/{account_id}/balance"
+            listed = httpx.get(sandbox_url + "/accounts/v1/accounts?limit=100",
+                               headers={"Authorization": f"Bearer {token}"}).json()["items"]
+            payers = [a["account_id"] for a in listed if a["account_class"] == "BASIC"]
+            transfers = transfer_requests(sandbox_url, token, payers)
             targets = {
-                "sandbox": (sandbox_url, {"Authorization": f"Bearer {token}"}),
-                "connexion --mock": (mock_url, {}),
+                "sandbox": (sandbox_url, {"Authorization": f"Bearer {token}"}, None),
+                "connexion --mock": (mock_url, {}, None),
+                "sandbox transfer": (sandbox_url, {}, transfers),
             }
             results: dict[str, list[dict]] = {name: [] for name in targets}
-            for url, headers in targets.values():  # warm-up, not counted
-                asyncio.run(hammer(url, path, headers, 1.5, args.connections))
+            for url, headers, make in targets.values():  # warm-up, not counted
+                asyncio.run(hammer(url, path, headers, 1.5, args.connections, make))
             for round_no in range(1, args.rounds + 1):
-                for name, (url, headers) in targets.items():
+                for name, (url, headers, make) in targets.items():
                     result = asyncio.run(hammer(url, path, headers, args.seconds,
-                                                args.connections))
+                                                args.connections, make))
                     results[name].append(result)
                     print(f"round {round_no}  {name:<17} {result['rps']:>9.1f} req/s  "
                           f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  "
@@ -195,13 +222,17 @@ def main(argv: list[str] | None = None) -> int:
 
     best = {name: max(r["rps"] for r in runs) for name, runs in results.items()}
     ratio = best["sandbox"] / best["connexion --mock"]
-    bad = {name: [r["statuses"] for r in runs if set(r["statuses"]) != {200}]
+    expected = {"sandbox": {200}, "connexion --mock": {200}, "sandbox transfer": {201}}
+    bad = {name: [r["statuses"] for r in runs if set(r["statuses"]) != expected[name]]
            for name, runs in results.items()}
     print(f"\nauthenticated balance read, 1 process each, {args.connections} connections, "
           f"{os.cpu_count()} cores:")
     print(f"  sandbox          {best['sandbox']:>9.1f} req/s (best of {args.rounds})")
     print(f"  connexion --mock {best['connexion --mock']:>9.1f} req/s (best of {args.rounds})")
     print(f"  ratio            {ratio:>9.2f}x")
+    print("transfer (validated, ledger write, idempotency record), same server:")
+    print(f"  sandbox          {best['sandbox transfer']:>9.1f} transfers/s "
+          f"(best of {args.rounds})")
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"path": path, "results": results, "best_rps": best, "ratio": round(ratio, 3)},
