@@ -52,8 +52,11 @@ async def post_transfer(store: Store, clock: Clock, partner_id: str, request_id:
                 return _replay(existing, digest, request_id)
             return await _book_transfer(store, tx, clock, partner_id, request_id, digest,
                                         amount, body), False
-    except DuplicateError:
+    except (DuplicateError, Refusal):
         # A concurrent try with the same request id booked first: answer with its payment.
+        # It may also have made this try's checks fail (on PostgreSQL this try waits for the
+        # account locks and then sees the funds the other one spent): the answer is still the
+        # payment made, not a refusal.
         async with store.transaction() as tx:
             existing = await store.payment_by_request(tx, partner_id, request_id)
         if existing is None:
@@ -96,11 +99,11 @@ async def _book_transfer(store, tx, clock, partner_id, request_id, digest, amoun
     creditor_number = target["account_number"] if target else creditor["account_number"]
     check_debit(debtor, amount, creditor_number,
                 Usage(**await store.usage(tx, partner_id, debtor, today)))
-    debtor_name = (await store.customer(partner_id, debtor["customer_id"]))["name"]
+    debtor_name = (await store.customer(partner_id, debtor["customer_id"], tx))["name"]
     if target is not None:
         check_credit(target, amount, debtor["account_number"],
                      Usage(**await store.usage(tx, partner_id, target, today)))
-        creditor_name = (await store.customer(partner_id, target["customer_id"]))["name"]
+        creditor_name = (await store.customer(partner_id, target["customer_id"], tx))["name"]
     else:
         creditor_name = creditor["name"]
     remittance = body.get("remittance_information")
@@ -163,7 +166,7 @@ async def refund_payment(store: Store, clock: Clock, partner_id: str, payment_id
                               "the amount to refund.")
         check_credit(debtor, amount, payment["creditor_account_number"],
                      Usage(**await store.usage(tx, partner_id, debtor, today)))
-        debtor_name = (await store.customer(partner_id, debtor["customer_id"]))["name"]
+        debtor_name = (await store.customer(partner_id, debtor["customer_id"], tx))["name"]
         movement_id = "mov_" + secrets.token_hex(8)
         booked_at = now.isoformat(timespec="seconds")
         lines = {debtor_id: {"transaction_id": "txn_" + secrets.token_hex(8),

@@ -149,11 +149,14 @@ class Store(abc.ABC):
             (partner_id, after, limit),
         )
 
-    async def customer(self, partner_id: str, customer_id: str) -> Row | None:
-        return await self.fetchone(
-            "SELECT * FROM customers WHERE partner_id = ? AND customer_id = ?",
-            (partner_id, customer_id),
-        )
+    async def customer(self, partner_id: str, customer_id: str,
+                       tx: Transaction | None = None) -> Row | None:
+        # Inside a transaction, read on its connection: asking the pool for a second one while
+        # holding the first starves the pool once every connection is held by a transaction.
+        sql = "SELECT * FROM customers WHERE partner_id = ? AND customer_id = ?"
+        if tx is None:
+            return await self.fetchone(sql, (partner_id, customer_id))
+        return await tx.fetchone(sql, (partner_id, customer_id))
 
     async def customer_by_resident_id(self, partner_id: str, resident_id: str) -> Row | None:
         return await self.fetchone(
