@@ -27,6 +27,13 @@ def request_hash(body: dict) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def _line(description: str, party_name: str, party_account: str | None) -> dict:
+    """One statement line of a movement, as the account holder will read it."""
+    return {"transaction_id": "txn_" + secrets.token_hex(8), "description": description,
+            "counterparty_name": party_name, "counterparty_account": party_account,
+            "channel": "online"}
+
+
 def _replay(existing: dict, digest: str, request_id: str) -> tuple[dict, bool]:
     if existing["request_hash"] != digest:
         raise ConflictingRequest(
@@ -110,16 +117,11 @@ async def _book_transfer(store, tx, clock, partner_id, request_id, digest, amoun
     note = f" · {remittance}" if remittance else ""
     movement_id = "mov_" + secrets.token_hex(8)
     booked_at = now.isoformat(timespec="seconds")
-    lines = {debtor_id: {"transaction_id": "txn_" + secrets.token_hex(8),
-                         "description": f"转账 Transfer to {creditor_name}{note}",
-                         "counterparty_name": creditor_name,
-                         "counterparty_account": creditor_number, "channel": "online"}}
+    lines = {debtor_id: _line(f"转账 Transfer to {creditor_name}{note}", creditor_name,
+                              creditor_number)}
     if target is not None:
-        lines[creditor_id] = {"transaction_id": "txn_" + secrets.token_hex(8),
-                              "description": f"转账 Transfer from {debtor_name}{note}",
-                              "counterparty_name": debtor_name,
-                              "counterparty_account": debtor["account_number"],
-                              "channel": "online"}
+        lines[creditor_id] = _line(f"转账 Transfer from {debtor_name}{note}", debtor_name,
+                                   debtor["account_number"])
     await store.book(tx, partner_id, movement_id, booked_at,
                      ledger.transfer(debtor_id, creditor_id or ledger.CLEARING, amount),
                      lines, accounts)
@@ -169,17 +171,11 @@ async def refund_payment(store: Store, clock: Clock, partner_id: str, payment_id
         debtor_name = (await store.customer(partner_id, debtor["customer_id"], tx))["name"]
         movement_id = "mov_" + secrets.token_hex(8)
         booked_at = now.isoformat(timespec="seconds")
-        lines = {debtor_id: {"transaction_id": "txn_" + secrets.token_hex(8),
-                             "description": f"退款 Refund of {payment_id}",
-                             "counterparty_name": payment["creditor_name"],
-                             "counterparty_account": payment["creditor_account_number"],
-                             "channel": "online"}}
+        lines = {debtor_id: _line(f"退款 Refund of {payment_id}", payment["creditor_name"],
+                                  payment["creditor_account_number"])}
         if creditor_id is not None:
-            lines[creditor_id] = {"transaction_id": "txn_" + secrets.token_hex(8),
-                                  "description": f"退款 Refund of {payment_id}",
-                                  "counterparty_name": debtor_name,
-                                  "counterparty_account": debtor["account_number"],
-                                  "channel": "online"}
+            lines[creditor_id] = _line(f"退款 Refund of {payment_id}", debtor_name,
+                                       debtor["account_number"])
         await store.book(tx, partner_id, movement_id, booked_at,
                          ledger.transfer(creditor_id or ledger.CLEARING, debtor_id, amount),
                          lines, accounts)

@@ -39,6 +39,11 @@ def _cap(code: str, what: str, used: Fen, amount: Fen, cap: Fen) -> None:
                       field="body.amount")
 
 
+def _is_bound(account: dict, counterparty_number: str | None) -> bool:
+    return counterparty_number is not None and counterparty_number == account[
+        "bound_account_number"]
+
+
 def check_active(account: dict) -> None:
     if account["status"] == "frozen":
         raise Refusal("ACCOUNT_FROZEN", f"Account {account['account_id']} is frozen.")
@@ -56,8 +61,7 @@ def check_debit(account: dict, amount: Fen, counterparty_number: str | None,
                       f"Account {account['account_id']} holds {to_yuan(account['balance_fen'])} "
                       f"CNY; the order needs {to_yuan(amount)} CNY.", field="body.amount")
     cls = AccountClass(account["account_class"])
-    bound = counterparty_number is not None and counterparty_number == account[
-        "bound_account_number"]
+    bound = _is_bound(account, counterparty_number)
     if cls is AccountClass.TYPE_II and not bound:
         _cap("LIMIT_EXCEEDED", "Type II payments to non-bound accounts today",
              usage.non_bound_out_day, amount, TYPE_II_NON_BOUND_DAILY)
@@ -75,8 +79,7 @@ def check_credit(account: dict, amount: Fen, counterparty_number: str | None,
     """May `account` receive `amount` from the account numbered `counterparty_number`?"""
     check_active(account)
     cls = AccountClass(account["account_class"])
-    bound = counterparty_number is not None and counterparty_number == account[
-        "bound_account_number"]
+    bound = _is_bound(account, counterparty_number)
     if cls is AccountClass.TYPE_II and not bound:
         _cap("LIMIT_EXCEEDED", "Type II deposits from non-bound accounts today",
              usage.non_bound_in_day, amount, TYPE_II_NON_BOUND_DAILY)
