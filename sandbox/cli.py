@@ -106,6 +106,29 @@ def cmd_partner_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator_create(args: argparse.Namespace) -> int:
+    from sandbox.security.operators import OperatorError, create_operator
+    from sandbox.store import StoreError, open_store
+
+    settings = _settings(args)
+
+    async def run() -> dict:
+        async with open_store(settings.db) as store:
+            return await create_operator(store, args.name)
+
+    try:
+        created = asyncio.run(run())
+    except (OperatorError, StoreError) as exc:
+        raise CommandError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(created))
+    else:
+        print(f"Operator {created['name']} ({created['operator_id']}) created.\n"
+              f"  operator_key: {created['operator_key']}   (shown only now)\n"
+              "Send it as X-Operator-Key to the control plane at /sandbox/v1.")
+    return 0
+
+
 def _db_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="database URL: sqlite:///rel.db, sqlite:////abs/path.db, "
                         "postgresql://user@host/db (env SANDBOX_DB; default sqlite:///sandbox.db)")
@@ -152,6 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--json", action="store_true", help="print the result as JSON")
     _db_flags(create)
     create.set_defaults(handler=cmd_partner_create)
+
+    operator = commands.add_parser("operator", help="manage bank operators",
+                                   description="Manage bank operators (control-plane users).")
+    operator_commands = operator.add_subparsers(dest="operator_command", metavar="COMMAND",
+                                                required=True)
+    make = operator_commands.add_parser(
+        "create", help="create an operator and print its key",
+        description="Create a bank operator for the control plane (/sandbox/v1) and print its "
+        "key, which is stored only as a digest.")
+    make.add_argument("name", metavar="NAME", help="operator name, e.g. ops")
+    make.add_argument("--json", action="store_true", help="print the result as JSON")
+    make.add_argument("--db", help="database URL (env SANDBOX_DB; default sqlite:///sandbox.db)")
+    make.set_defaults(handler=cmd_operator_create)
     return parser
 
 

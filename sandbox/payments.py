@@ -9,6 +9,7 @@ same id with another body is refused.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 
@@ -20,6 +21,12 @@ from sandbox.clock import Clock
 from sandbox.money import Fen
 from sandbox.rules import ConflictingRequest, InvalidOrder, Refusal, UnknownResource
 from sandbox.rules.limits import Usage, check_active, check_credit, check_debit
+from sandbox.rules.risk import (
+    RiskRefusal,
+    check_controls,
+    check_large_amount,
+    check_velocity,
+)
 from sandbox.store.base import DuplicateError, Store
 
 
@@ -59,7 +66,7 @@ async def post_transfer(store: Store, clock: Clock, partner_id: str, request_id:
                 return _replay(existing, digest, request_id)
             return await _book_transfer(store, tx, clock, partner_id, request_id, digest,
                                         amount, body), False
-    except (DuplicateError, Refusal):
+    except (DuplicateError, Refusal) as exc:
         # A concurrent try with the same request id booked first: answer with its payment.
         # It may also have made this try's checks fail (on PostgreSQL this try waits for the
         # account locks and then sees the funds the other one spent): the answer is still the
@@ -67,6 +74,14 @@ async def post_transfer(store: Store, clock: Clock, partner_id: str, request_id:
         async with store.transaction() as tx:
             existing = await store.payment_by_request(tx, partner_id, request_id)
         if existing is None:
+            if isinstance(exc, RiskRefusal):
+                # Recorded after the order's own transaction rolled back, so it stays.
+                await store.add_risk_event({
+                    "partner_id": partner_id, "event_id": "rsk_" + secrets.token_hex(8),
+                    "account_id": body["debtor_account_id"], "rule": exc.rule,
+                    "action": "refused", "amount_fen": int(amount), "request_id": request_id,
+                    "detail": exc.detail,
+                    "created_at": clock.now().isoformat(timespec="seconds")})
             raise
         return _replay(existing, digest, request_id)
 
@@ -104,8 +119,24 @@ async def _book_transfer(store, tx, clock, partner_id, request_id, digest, amoun
     now = clock.now()
     today = now.date().isoformat()
     creditor_number = target["account_number"] if target else creditor["account_number"]
-    check_debit(debtor, amount, creditor_number,
-                Usage(**await store.usage(tx, partner_id, debtor, today)))
+    usage = Usage(**await store.usage(tx, partner_id, debtor, today))
+    check_debit(debtor, amount, creditor_number, usage)
+    account_controls = await store.controls(tx, partner_id, debtor_id)
+    partner_controls = await store.controls(tx, partner_id, "partner")
+    check_controls(account_controls, f"account {debtor_id}", amount, usage.out_day)
+    check_controls(partner_controls, "this partner", amount,
+                   Fen(await store.partner_paid_today(tx, partner_id, today)))
+    if target is not None:
+        target_controls = await store.controls(tx, partner_id, creditor_id)
+        if target_controls is not None and target_controls["payments_closed"]:
+            raise Refusal("PAYMENTS_CLOSED", f"Payments are closed for account {creditor_id} "
+                          "by the bank.", field="body.creditor.account_id")
+    for controls in (account_controls, partner_controls):
+        check_large_amount(controls, amount)
+        if controls and controls["velocity_count"]:
+            since = now - dt.timedelta(seconds=controls["velocity_window_s"])
+            check_velocity(controls, await store.debits_since(
+                tx, partner_id, debtor_id, since.isoformat(timespec="seconds")))
     debtor_name = (await store.customer(partner_id, debtor["customer_id"], tx))["name"]
     if target is not None:
         check_credit(target, amount, debtor["account_number"],

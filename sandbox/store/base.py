@@ -357,6 +357,67 @@ class Store(abc.ABC):
                 "unbalanced_movements": int(unbalanced["movements"])}
 
 
+    # -- the control plane: operators, controls, account status, risk events ----------------
+
+    async def add_operator(self, operator: Row) -> None:
+        async with self.transaction() as tx:
+            if await tx.fetchone("SELECT operator_id FROM operators WHERE name = ?",
+                                 (operator["name"],)):
+                raise DuplicateError(f"an operator named {operator['name']!r} exists already")
+            await _insert(tx, "operators", [operator])
+
+    async def operator_by_key_hash(self, key_hash: str) -> Row | None:
+        return await self.fetchone("SELECT * FROM operators WHERE key_hash = ?", (key_hash,))
+
+    async def partner(self, partner_id: str) -> Row | None:
+        return await self.fetchone("SELECT * FROM partners WHERE partner_id = ?", (partner_id,))
+
+    async def controls(self, tx: Transaction, partner_id: str, subject: str) -> Row | None:
+        """What the operator set for the partner (subject "partner") or one account."""
+        return await tx.fetchone(
+            "SELECT * FROM controls WHERE partner_id = ? AND subject = ?", (partner_id, subject))
+
+    async def set_controls(self, partner_id: str, subject: str, controls: Row) -> Row:
+        row = {"partner_id": partner_id, "subject": subject, **controls}
+        async with self.transaction() as tx:
+            await tx.execute("DELETE FROM controls WHERE partner_id = ? AND subject = ?",
+                             (partner_id, subject))
+            await _insert(tx, "controls", [row])
+        return row
+
+    async def set_account_status(self, partner_id: str, account_id: str,
+                                 status: str) -> Row | None:
+        async with self.transaction() as tx:
+            await tx.execute(
+                "UPDATE accounts SET status = ? WHERE partner_id = ? AND account_id = ?",
+                (status, partner_id, account_id))
+            return await tx.fetchone(
+                "SELECT * FROM accounts WHERE partner_id = ? AND account_id = ?",
+                (partner_id, account_id))
+
+    async def debits_since(self, tx: Transaction, partner_id: str, account_id: str,
+                           since: str) -> int:
+        row = await tx.fetchone(
+            "SELECT COUNT(*) AS n FROM transactions WHERE partner_id = ? AND account_id = ?"
+            " AND direction = 'debit' AND booked_at >= ?", (partner_id, account_id, since))
+        return int(row["n"])
+
+    async def partner_paid_today(self, tx: Transaction, partner_id: str, day: str) -> int:
+        row = await tx.fetchone(
+            "SELECT COALESCE(SUM(amount_fen), 0) AS paid FROM payments"
+            " WHERE partner_id = ? AND created_at >= ?", (partner_id, day))
+        return int(row["paid"])
+
+    async def add_risk_event(self, event: Row) -> None:
+        async with self.transaction() as tx:
+            await _insert(tx, "risk_events", [event])
+
+    async def risk_events(self, partner_id: str, *, limit: int) -> list[Row]:
+        return await self.fetchall(
+            "SELECT * FROM risk_events WHERE partner_id = ? ORDER BY created_at DESC, event_id"
+            " LIMIT ?", (partner_id, limit))
+
+
 async def _insert(tx: Transaction, table: str, rows: list[Row]) -> None:
     if not rows:
         return

@@ -17,6 +17,7 @@ checked too, not only their 404s.
 from __future__ import annotations
 
 import dataclasses
+import json
 import zlib
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
-from conftest import Server, create_partner, get_token
+from conftest import Server, cli, create_partner, get_token
 from schemathesis.checks import CHECKS, load_all_checks
 
 from sandbox.contracts import Contract, load_contracts
@@ -79,6 +80,8 @@ class Sandbox:
     real_ids: dict[str, list[str]]  # parameter name -> the partner's identifiers
     applicants: list[dict]  # four factors of customers who may open an account online
     payers: list[str]  # accounts without class caps and with funds: Type I and BASIC
+    operator_key: str  # for the control plane
+    operated_ids: dict[str, list[str]]  # a second partner's, for the control plane to act on
 
 
 def _all_pages(client: httpx.Client, path: str) -> list[dict]:
@@ -114,7 +117,17 @@ def sandbox(tmp_path_factory) -> Sandbox:
         real_ids = {"customer_id": [c["customer_id"] for c in customers],
                     "account_id": [a["account_id"] for a in accounts]}
         payers = [a["account_id"] for a in accounts if a["account_class"] in ("I", "BASIC")]
-        yield Sandbox(server, partner, token, real_ids, applicants, payers)
+        # The control plane freezes accounts and closes payments: let it act on a partner of
+        # its own, so what it does cannot change what the other contracts' fuzzing expects.
+        operated = create_partner(db, "operated")
+        with httpx.Client(base_url=server.url + "/accounts/v1", headers={
+                "Authorization": f"Bearer {get_token(server.url, operated)}"}) as client:
+            operated_ids = {"partner_id": [operated["partner_id"]],
+                            "account_id": [a["account_id"]
+                                           for a in _all_pages(client, "/accounts")]}
+        operator = json.loads(cli("operator", "create", "fuzzer", "--db", db, "--json").stdout)
+        yield Sandbox(server, partner, token, real_ids, applicants, payers,
+                      operator["operator_key"], operated_ids)
     finally:
         probes.close()
         server.stop()
@@ -146,11 +159,14 @@ def config_for(contract: Contract, sandbox: Sandbox) -> schemathesis.Config:
     for name, scheme in contract.spec.get("components", {}).get("securitySchemes", {}).items():
         if scheme["type"] == "oauth2":
             auth[name] = {"bearer": sandbox.token}
+        elif scheme["type"] == "apiKey":
+            auth[name] = {"api_key": sandbox.operator_key}
         elif scheme["type"] == "http" and scheme["scheme"].lower() == "basic":
             auth[name] = {"username": sandbox.partner["client_id"],
                           "password": sandbox.partner["client_secret"]}
     parameters = {parameter["name"] for _, _, parameter in parameters_of(contract)}
-    known = {name: ids for name, ids in sandbox.real_ids.items() if name in parameters}
+    real = sandbox.operated_ids if contract.name == "sandbox" else sandbox.real_ids
+    known = {name: ids for name, ids in real.items() if name in parameters}
     data = {
         "seed": SEED,
         "base-url": sandbox.server.url + contract.base_path,

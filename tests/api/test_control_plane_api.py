@@ -1,0 +1,112 @@
+"""A bank operator at work, against a real server on both backends: freezes, closed payment
+permissions, limits and real-time risk rules, each felt at once by the partner's payments."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from conftest import cli
+from test_accounts_api import assert_problem
+from test_payments_api import accounts, balance, pay  # noqa: F401  (accounts is a fixture)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def operator(server):
+    """An httpx client on the control plane, authenticated as a new operator."""
+    created = json.loads(cli("operator", "create", "ops", "--db", server.db, "--json").stdout)
+    assert created["operator_key"].startswith("opk_")
+    with httpx.Client(base_url=server.url + "/sandbox/v1",
+                      headers={"X-Operator-Key": created["operator_key"]}) as client:
+        yield client
+
+
+def test_the_control_plane_wants_an_operator_key_not_a_partner_token(server, client, partner,
+                                                                     operator):
+    path = f"/sandbox/v1/partners/{partner['partner_id']}/risk-events"
+    assert_problem(httpx.get(server.url + path), 401, "UNAUTHENTICATED")
+    assert_problem(httpx.get(server.url + path, headers={"X-Operator-Key": "opk_guess"}), 401,
+                   "INVALID_OPERATOR_KEY")
+    partner_token = client.headers["Authorization"].removeprefix("Bearer ")
+    assert_problem(httpx.get(server.url + path, headers={"X-Operator-Key": partner_token}), 401,
+                   "INVALID_OPERATOR_KEY")
+    assert operator.get(path.removeprefix("/sandbox/v1")).status_code == 200
+
+
+def test_a_frozen_account_neither_pays_nor_is_paid_until_unfrozen(client, partner, operator,
+                                                                  accounts):
+    one, two = accounts["I"][0]["account_id"], accounts["I"][1]["account_id"]
+    base = f"/partners/{partner['partner_id']}/accounts/{one}"
+    frozen = operator.post(base + "/freeze")
+    assert frozen.status_code == 200 and frozen.json()["status"] == "frozen"
+    assert client.get(f"/accounts/v1/accounts/{one}").json()["status"] == "frozen"
+    before = balance(client, one), balance(client, two)
+    assert_problem(pay(client, one, {"account_id": two}, "1.00"), 422, "ACCOUNT_FROZEN")
+    assert_problem(pay(client, two, {"account_id": one}, "1.00"), 422, "ACCOUNT_FROZEN")
+    assert (balance(client, one), balance(client, two)) == before
+    assert operator.post(base + "/unfreeze").json()["status"] == "active"
+    assert pay(client, one, {"account_id": two}, "1.00").status_code == 201
+
+
+def test_closing_payments_for_an_account_and_for_the_partner(client, partner, operator,
+                                                             accounts):
+    one, two, three = (a["account_id"] for a in accounts["I"][:3])
+    account_controls = f"/partners/{partner['partner_id']}/accounts/{one}/controls"
+    closed = operator.put(account_controls, json={"payments_closed": True})
+    assert closed.status_code == 200 and closed.json()["payments_closed"] is True
+    assert_problem(pay(client, one, {"account_id": two}, "1.00"), 422, "PAYMENTS_CLOSED")
+    assert_problem(pay(client, two, {"account_id": one}, "1.00"), 422, "PAYMENTS_CLOSED")
+    assert pay(client, two, {"account_id": three}, "1.00").status_code == 201
+    operator.put(account_controls, json={"payments_closed": False})
+    assert pay(client, one, {"account_id": two}, "1.00").status_code == 201
+
+    partner_controls = f"/partners/{partner['partner_id']}/controls"
+    operator.put(partner_controls, json={"payments_closed": True})
+    assert_problem(pay(client, two, {"account_id": three}, "1.00"), 422, "PAYMENTS_CLOSED")
+    operator.put(partner_controls, json={})
+    assert pay(client, two, {"account_id": three}, "1.00").status_code == 201
+
+
+def test_limits_per_payment_and_per_day(client, partner, operator, accounts):
+    one, two = accounts["I"][0]["account_id"], accounts["I"][1]["account_id"]
+    operator.put(f"/partners/{partner['partner_id']}/accounts/{one}/controls",
+                 json={"single_limit": "500.00", "daily_limit": "800.00"})
+    assert_problem(pay(client, one, {"account_id": two}, "500.01"), 422, "LIMIT_EXCEEDED")
+    assert pay(client, one, {"account_id": two}, "500.00").status_code == 201
+    assert_problem(pay(client, one, {"account_id": two}, "300.01"), 422, "LIMIT_EXCEEDED")
+    assert pay(client, one, {"account_id": two}, "300.00").status_code == 201
+    # A partner-wide daily limit counts every account's payments of today.
+    operator.put(f"/partners/{partner['partner_id']}/controls", json={"daily_limit": "900.00"})
+    assert_problem(pay(client, two, {"account_id": one}, "100.01"), 422, "LIMIT_EXCEEDED")
+    assert pay(client, two, {"account_id": one}, "100.00").status_code == 201
+
+
+def test_risk_rules_refuse_and_record_why(client, partner, operator, accounts):
+    one, two = accounts["I"][0]["account_id"], accounts["I"][1]["account_id"]
+    controls = f"/partners/{partner['partner_id']}/controls"
+    set_rules = operator.put(controls, json={"large_amount": "1000.00",
+                                             "velocity": {"count": 3, "window_seconds": 600}})
+    assert set_rules.json()["velocity"] == {"count": 3, "window_seconds": 600}
+    before = balance(client, one)
+    large = pay(client, one, {"account_id": two}, "1000.00", request_id="big-1")
+    assert "large-amount" in assert_problem(large, 422, "RISK_REFUSED")["detail"]
+    assert balance(client, one) == before
+    for _ in range(3):
+        assert pay(client, one, {"account_id": two}, "1.00").status_code == 201
+    fast = pay(client, one, {"account_id": two}, "1.00", request_id="fast-4")
+    assert "velocity" in assert_problem(fast, 422, "RISK_REFUSED")["detail"]
+    events = operator.get(f"/partners/{partner['partner_id']}/risk-events").json()["items"]
+    assert [(e["rule"], e["request_id"], e["account_id"]) for e in events] == [
+        ("VELOCITY", "fast-4", one), ("LARGE_AMOUNT", "big-1", one)]
+    assert events[1]["amount"] == {"amount": "1000.00", "currency": "CNY"}
+    assert all(e["action"] == "refused" for e in events)
+
+
+def test_unknown_partners_and_accounts_are_404(partner, operator):
+    assert_problem(operator.get("/partners/ptn_0000000000000000/risk-events"), 404,
+                   "PARTNER_NOT_FOUND")
+    assert_problem(operator.post(f"/partners/{partner['partner_id']}/accounts/"
+                                 "acc_0000000000000000/freeze"), 404, "ACCOUNT_NOT_FOUND")
