@@ -167,3 +167,27 @@ def client(server, partner):
     with httpx.Client(base_url=server.url,
                       headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
+
+
+def all_pages(client: httpx.Client, path: str, **params) -> list[dict]:
+    items, cursor = [], None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        page = client.get(path, params=query)
+        assert page.status_code == 200, page.text
+        items += page.json()["items"]
+        cursor = page.json().get("next_cursor")
+        if cursor is None:
+            return items
+
+
+@pytest.fixture
+def accounts(client):
+    """The partner's accounts by class, and each online account's bound Type I account."""
+    listed = all_pages(client, "/accounts/v1/accounts", limit=100)
+    by_number = {a["account_number"]: a for a in listed}
+    grouped = {cls: [a for a in listed if a["account_class"] == cls]
+               for cls in ("I", "II", "III", "BASIC")}
+    grouped["bound"] = {a["account_id"]: by_number[a["bound_account_number"]]
+                        for a in listed if a.get("bound_account_number") in by_number}
+    return grouped

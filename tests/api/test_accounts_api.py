@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import cli, create_partner, get_token
+from conftest import all_pages, cli, create_partner, get_token
 
 from sandbox import ids
 from sandbox.contracts import load_contracts
@@ -26,18 +26,6 @@ def assert_problem(response: httpx.Response, status: int, code: str, field: str 
     if field is not None:
         assert body["field"] == field
     return body
-
-
-def all_pages(client: httpx.Client, path: str, **params) -> list[dict]:
-    items, cursor = [], None
-    while True:
-        query = {**params, **({"cursor": cursor} if cursor else {})}
-        page = client.get(path, params=query)
-        assert page.status_code == 200, page.text
-        items += page.json()["items"]
-        cursor = page.json().get("next_cursor")
-        if cursor is None:
-            return items
 
 
 # -- 2. a partner gets credentials and its own bank --------------------------------------------

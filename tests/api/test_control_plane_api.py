@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import cli
 from test_accounts_api import assert_problem
-from test_payments_api import accounts, balance, pay  # noqa: F401  (accounts is a fixture)
+from test_payments_api import balance, pay
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import itertools
 import httpx
 import pytest
 from conftest import create_partner, get_token
-from test_accounts_api import all_pages, assert_problem
+from test_accounts_api import assert_problem
 
 from sandbox.store import open_store
 
@@ -36,18 +36,6 @@ def balance(client, account_id) -> str:
 def fen(amount: str) -> int:
     yuan, _, cents = amount.partition(".")
     return int(yuan) * 100 + int(cents)
-
-
-@pytest.fixture
-def accounts(client):
-    """The partner's accounts by class, and each online account's bound Type I account."""
-    listed = all_pages(client, "/accounts/v1/accounts", limit=100)
-    by_number = {a["account_number"]: a for a in listed}
-    grouped = {cls: [a for a in listed if a["account_class"] == cls]
-               for cls in ("I", "II", "III", "BASIC")}
-    grouped["bound"] = {a["account_id"]: by_number[a["bound_account_number"]]
-                        for a in listed if a.get("bound_account_number") in by_number}
-    return grouped
 
 
 def ledger_is_balanced(db_url: str, partner_id: str) -> None:
