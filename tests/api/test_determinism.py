@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import cli, create_partner, get_token, postgres_schema
-from test_accounts_api import all_pages
+from conftest import all_pages, cli, create_partner, get_token, postgres_schema
 
 pytestmark = pytest.mark.slow
 
