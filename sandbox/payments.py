@@ -81,7 +81,8 @@ async def post_transfer(store: Store, clock: Clock, partner_id: str, request_id:
                     "account_id": body["debtor_account_id"], "rule": exc.rule,
                     "action": "refused", "amount_fen": int(amount), "request_id": request_id,
                     "detail": exc.detail,
-                    "created_at": clock.now().isoformat(timespec="seconds")})
+                    # Microseconds: events of one second keep the order they happened in.
+                    "created_at": clock.now().isoformat(timespec="microseconds")})
             raise
         return _replay(existing, digest, request_id)
 
