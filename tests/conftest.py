@@ -191,3 +191,15 @@ def accounts(client):
     grouped["bound"] = {a["account_id"]: by_number[a["bound_account_number"]]
                         for a in listed if a.get("bound_account_number") in by_number}
     return grouped
+
+
+def balances(client: httpx.Client, account_ids) -> dict[str, int]:
+    """Each account's booked balance, in fen."""
+    from sandbox.money import Fen
+
+    out = {}
+    for account_id in account_ids:
+        response = client.get(f"/accounts/v1/accounts/{account_id}/balance")
+        assert response.status_code == 200, response.text
+        out[account_id] = int(Fen.from_yuan(response.json()["booked"]["amount"]))
+    return out

@@ -9,7 +9,7 @@ from sandbox import payments
 from sandbox.bank.directory import BANKS
 from sandbox.handlers import respond
 from sandbox.money import to_yuan
-from sandbox.rules import UnknownResource
+from sandbox.problems import NotFound
 
 BASE_PATH = "/payments/v1"
 
@@ -48,8 +48,8 @@ async def create_transfer(token_info: dict, body: dict) -> Response:
 async def get_payment(token_info: dict, payment_id: str) -> Response:
     payment = await request.state.store.payment(token_info["sub"], payment_id)
     if payment is None:
-        raise UnknownResource("PAYMENT_NOT_FOUND", f"No payment {payment_id} for this partner.",
-                              field="path.payment_id")
+        raise NotFound("PAYMENT_NOT_FOUND", f"No payment {payment_id} for this partner.",
+                       field="path.payment_id")
     return respond(payment_resource(payment))
 
 

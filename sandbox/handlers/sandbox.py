@@ -8,14 +8,14 @@ from starlette.responses import Response
 from sandbox.handlers import respond
 from sandbox.handlers.accounts import account_resource
 from sandbox.money import Fen, to_yuan
-from sandbox.rules import UnknownResource
+from sandbox.problems import NotFound
 
 
 async def _partner(partner_id: str) -> dict:
     partner = await request.state.store.partner(partner_id)
     if partner is None:
-        raise UnknownResource("PARTNER_NOT_FOUND", f"No partner {partner_id}.",
-                              field="path.partner_id")
+        raise NotFound("PARTNER_NOT_FOUND", f"No partner {partner_id}.",
+                       field="path.partner_id")
     return partner
 
 
@@ -23,8 +23,8 @@ async def _set_status(partner_id: str, account_id: str, status: str) -> Response
     await _partner(partner_id)
     row = await request.state.store.set_account_status(partner_id, account_id, status)
     if row is None:
-        raise UnknownResource("ACCOUNT_NOT_FOUND", f"No account {account_id} for partner "
-                              f"{partner_id}.", field="path.account_id")
+        raise NotFound("ACCOUNT_NOT_FOUND", f"No account {account_id} for partner "
+                       f"{partner_id}.", field="path.account_id")
     return respond(account_resource(row))
 
 
@@ -75,8 +75,8 @@ async def set_partner_controls(partner_id: str, body: dict) -> Response:
 async def set_account_controls(partner_id: str, account_id: str, body: dict) -> Response:
     await _partner(partner_id)
     if await request.state.store.account(partner_id, account_id) is None:
-        raise UnknownResource("ACCOUNT_NOT_FOUND", f"No account {account_id} for partner "
-                              f"{partner_id}.", field="path.account_id")
+        raise NotFound("ACCOUNT_NOT_FOUND", f"No account {account_id} for partner "
+                       f"{partner_id}.", field="path.account_id")
     return await _set_controls(partner_id, account_id, body)
 
 

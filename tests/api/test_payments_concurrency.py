@@ -24,7 +24,7 @@ import random
 
 import httpx
 import pytest
-from conftest import create_partner, get_token
+from conftest import all_pages, balances, create_partner, get_token
 
 from sandbox.money import Fen, to_yuan
 from sandbox.store import open_store
@@ -35,27 +35,6 @@ ORDERS = 500
 IN_FLIGHT = 24
 RETRY_SHARE = 0.3
 PLAN_SEED = 20261127
-
-
-def all_accounts(client: httpx.Client) -> list[dict]:
-    items, cursor = [], None
-    while True:
-        page = client.get("/accounts/v1/accounts",
-                          params={"limit": 100, **({"cursor": cursor} if cursor else {})})
-        assert page.status_code == 200, page.text
-        items += page.json()["items"]
-        cursor = page.json().get("next_cursor")
-        if cursor is None:
-            return items
-
-
-def balances(client: httpx.Client, account_ids: list[str]) -> dict[str, int]:
-    out = {}
-    for account_id in account_ids:
-        response = client.get(f"/accounts/v1/accounts/{account_id}/balance")
-        assert response.status_code == 200, response.text
-        out[account_id] = int(Fen.from_yuan(response.json()["booked"]["amount"]))
-    return out
 
 
 def plan_orders(rng: random.Random, start: dict[str, int]) -> list[tuple[str, dict]]:
@@ -135,7 +114,7 @@ def two_servers(db_url, start_server):
     token = get_token(servers[0].url, partner, "payments accounts")
     with httpx.Client(base_url=servers[1].url,
                       headers={"Authorization": f"Bearer {token}"}) as client:
-        uncapped = [a for a in all_accounts(client)
+        uncapped = [a for a in all_pages(client, "/accounts/v1/accounts", limit=100)
                     if a["account_class"] in ("I", "BASIC") and a["status"] == "active"]
         assert len(uncapped) >= 10
         # Mostly Type I accounts, whose balances are small enough to run dry.

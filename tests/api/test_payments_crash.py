@@ -22,9 +22,9 @@ import threading
 
 import httpx
 import pytest
-from conftest import create_partner, get_token
+from conftest import balances, create_partner, get_token
 
-from sandbox.money import Fen, to_yuan
+from sandbox.money import to_yuan
 from sandbox.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -89,15 +89,6 @@ class Burst(threading.Thread):
                         raise AssertionError(f"{response.status_code}: {response.text}")
 
             await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-
-
-def balances(client: httpx.Client, account_ids) -> dict[str, int]:
-    out = {}
-    for account_id in account_ids:
-        response = client.get(f"/accounts/v1/accounts/{account_id}/balance")
-        assert response.status_code == 200, response.text
-        out[account_id] = int(Fen.from_yuan(response.json()["booked"]["amount"]))
-    return out
 
 
 async def movements_and_payments(db: str, partner_id: str) -> dict:
