@@ -12,13 +12,14 @@ from starlette.exceptions import HTTPException
 from sandbox import problems
 from sandbox.asgi import SECURITY_HANDLERS, SandboxApp
 from sandbox.clock import Clock
-from sandbox.contracts import load_contracts
+from sandbox.contracts import allowed_methods, load_contracts
 from sandbox.handlers import resolver_for
 from sandbox.rules import Refusal
 from sandbox.security.tokens import TokenCache
 from sandbox.settings import Settings
 from sandbox.store import open_store
 from sandbox.validation import VALIDATORS
+from sandbox.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +34,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def lifespan(app):
         store = open_store(settings.db)
         await store.open()
+        the_clock = clock or Clock()
+        worker = Worker(store, the_clock, settings)
         try:
             await store.bank_seed(settings.seed)
+            worker.start()
             # Handlers find these on request.state.
             yield {
                 "settings": settings,
                 "store": store,
-                "clock": clock or Clock(),
+                "clock": the_clock,
                 "tokens": TokenCache(),
                 "scopes": scopes,
                 "contract_entries": entries,
+                "worker": worker,
             }
         finally:
+            await worker.stop()
             await store.close()
 
     app = SandboxApp(__name__, lifespan=lifespan)
@@ -59,6 +65,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             security_map=SECURITY_HANDLERS,
             swagger_ui_options=SwaggerUIOptions(swagger_ui=True, spec_path="/openapi.json"),
         )
+    allowed = allowed_methods(contracts)
+
+    def method_not_allowed(request, exc):
+        path = request.scope.get("path", "")
+        for pattern, allow in allowed:
+            if pattern.fullmatch(path):
+                exc.headers = {**(exc.headers or {}), "Allow": allow}
+                break
+        return problems.http_error(request, exc)
+
+    app.add_error_handler(405, method_not_allowed)
     app.add_error_handler(Refusal, problems.refusal)
     app.add_error_handler(ProblemException, problems.http_error)
     app.add_error_handler(HTTPException, problems.http_error)

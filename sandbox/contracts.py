@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import re
 from pathlib import Path
 
 import yaml
@@ -59,6 +60,25 @@ class Contract:
             for flow in scheme.get("flows", {}).values():
                 scopes.update(flow.get("scopes", {}))
         return scopes
+
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def allowed_methods(contracts: list[Contract]) -> list[tuple[re.Pattern, str]]:
+    """For each served path, a pattern of its URLs and its `Allow` header value.
+
+    Connexion routes each operation on its own, so Starlette's 405 names only the methods of
+    the first route it tried; a path with several operations needs the whole list."""
+    out = []
+    for contract in contracts:
+        for template, item in contract.spec["paths"].items():
+            methods = {m.upper() for m in HTTP_METHODS if m in item}
+            if "GET" in methods:
+                methods.add("HEAD")
+            pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(contract.base_path + template))
+            out.append((re.compile(pattern), ", ".join(sorted(methods))))
+    return out
 
 
 @functools.lru_cache(maxsize=64)

@@ -14,6 +14,7 @@ import itertools
 from sandbox.money import Fen
 
 CLEARING = "internal:interbank-clearing"  # money to and from other banks and merchants
+HELD = "internal:held-for-review"  # payments a risk rule holds until an operator decides
 BANK_EQUITY = "internal:bank-equity"  # opening balances brought forward, interest paid
 
 

@@ -17,6 +17,25 @@ class SettingsError(ValueError):
     """A setting is present but unusable; raised at start-up with the variable's name."""
 
 
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value < 10**7:
+        raise SettingsError(f"{name} must be between 0 and 10000000 seconds, got {raw!r}")
+    return value
+
+
+def _schedule(name: str, raw: str) -> tuple[float, ...]:
+    return tuple(_seconds(name, part.strip()) for part in raw.split(",") if part.strip())
+
+
+#: Seconds to wait after each failed delivery of a notification before the next attempt;
+#: after the last, the notification is "failed" until the partner asks for a redelivery.
+NOTIFY_BACKOFF = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0)
+
+
 def _int(name: str, raw: str) -> int:
     try:
         return int(raw)
@@ -36,6 +55,9 @@ class Settings:
     contracts_dir: Path = PROJECT_ROOT / "contracts"
     fixtures_dir: Path = PROJECT_ROOT / "fixtures"
     log_level: str = "info"
+    notify_backoff: tuple[float, ...] = NOTIFY_BACKOFF  # SANDBOX_NOTIFY_BACKOFF=1,5,30,...
+    notify_timeout: float = 5.0  # seconds a receiver has to answer one delivery
+    interbank_delay: float = 2.0  # seconds a payment to another bank stays pending
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -49,6 +71,10 @@ class Settings:
             raw = env[name]
             if field.name in ("port", "workers", "token_ttl", "seed"):
                 values[field.name] = _int(name, raw)
+            elif field.name == "notify_backoff":
+                values[field.name] = _schedule(name, raw)
+            elif field.name in ("notify_timeout", "interbank_delay"):
+                values[field.name] = _seconds(name, raw)
             elif field.name.endswith("_dir"):
                 values[field.name] = Path(raw)
             else:
@@ -65,6 +91,9 @@ class Settings:
             raise SettingsError(f"workers must be at least 1, got {self.workers}")
         if self.token_ttl < 1:
             raise SettingsError(f"token_ttl must be at least 1 second, got {self.token_ttl}")
+        if self.notify_timeout <= 0:
+            raise SettingsError(
+                f"notify_timeout must be above 0 seconds, got {self.notify_timeout}")
         if not self.db.startswith(("sqlite://", "postgresql://", "postgres://")):
             raise SettingsError(
                 f"db must be a sqlite:/// or postgresql:// URL, got {self.db!r}"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from connexion import request
 from starlette.responses import Response
 
+from sandbox import payments
 from sandbox.handlers import respond
 from sandbox.handlers.accounts import account_resource
 from sandbox.money import Fen, to_yuan
+from sandbox.payments import payment_resource
 from sandbox.problems import NotFound
 
 
@@ -49,6 +51,7 @@ def controls_resource(row: dict) -> dict:
     if row["velocity_count"]:
         out["velocity"] = {"count": row["velocity_count"],
                            "window_seconds": row["velocity_window_s"]}
+    out["risk_action"] = row["risk_action"]
     out["updated_at"] = row["updated_at"]
     return out
 
@@ -62,6 +65,7 @@ async def _set_controls(partner_id: str, subject: str, body: dict) -> Response:
         "large_amount_fen": _fen(body, "large_amount"),
         "velocity_count": velocity.get("count"),
         "velocity_window_s": velocity.get("window_seconds"),
+        "risk_action": body.get("risk_action", "refuse"),
         "updated_at": request.state.clock.now().isoformat(timespec="seconds"),
     })
     return respond(controls_resource(row))
@@ -87,4 +91,22 @@ async def list_risk_events(partner_id: str, limit: int = 50) -> Response:
         "event_id": r["event_id"], "account_id": r["account_id"], "rule": r["rule"],
         "action": r["action"], "amount": {"amount": to_yuan(r["amount_fen"]), "currency": "CNY"},
         "request_id": r["request_id"], "detail": r["detail"], "created_at": r["created_at"],
+        **({"payment_id": r["payment_id"]} if r["payment_id"] else {}),
     } for r in rows]})
+
+
+async def release_payment(partner_id: str, payment_id: str) -> Response:
+    state = request.state
+    await _partner(partner_id)
+    payment = await payments.release_payment(state.store, state.clock, partner_id, payment_id,
+                                              interbank_delay=state.settings.interbank_delay)
+    state.worker.wake()
+    return respond(payment_resource(payment))
+
+
+async def reject_payment(partner_id: str, payment_id: str) -> Response:
+    state = request.state
+    await _partner(partner_id)
+    payment = await payments.reject_payment(state.store, state.clock, partner_id, payment_id)
+    state.worker.wake()
+    return respond(payment_resource(payment))

@@ -3,7 +3,8 @@
 Controls are what a bank operator set (Everbright-style): a closed payment permission, a limit
 per payment, a limit per day, for a whole partner or one account. Risk rules, switched on by the
 operator with thresholds of its choosing, run on every payment of that partner or account: a
-single large amount, or too many payments from one account in a short window, is refused and
+single large amount, or too many payments from one account in a short window, is refused or,
+if the operator chose `hold`, held for the operator to release or reject; either way it is
 recorded as a risk event. Everything is off until the operator sets it, so load tests and
 partners' own tests see only the bank's fixed rules (funds, account classes).
 """

@@ -13,7 +13,7 @@ import abc
 import contextlib
 import typing as t
 
-from sandbox.store.schema import TABLES
+from sandbox.store.schema import SCHEMA_VERSION, TABLES
 
 Row = dict[str, t.Any]
 
@@ -47,6 +47,8 @@ class Store(abc.ABC):
 
     #: appended to a SELECT that must lock the rows it reads until the transaction ends
     for_update = ""
+    #: the same, passing over rows another transaction holds (work queues)
+    skip_locked = ""
 
     # -- what a backend provides -------------------------------------------------------------
 
@@ -76,8 +78,7 @@ class Store(abc.ABC):
 
     async def create_schema(self) -> None:
         async with self.transaction() as tx:
-            for ddl in TABLES:
-                await tx.execute(ddl)
+            await create_tables(tx)
 
     async def bank_seed(self, requested: int | None) -> int:
         """The seed this database's banks are generated from, fixed when it is first used.
@@ -357,6 +358,126 @@ class Store(abc.ABC):
                 "unbalanced_movements": int(unbalanced["movements"])}
 
 
+    async def due_settlements(self, now_ms: int, limit: int) -> list[Row]:
+        """Payments to other banks whose settlement time has come (oldest first)."""
+        return await self.fetchall(
+            "SELECT partner_id, payment_id FROM payments WHERE status = 'pending'"
+            " AND settles_at_ms <= ? ORDER BY settles_at_ms LIMIT ?", (now_ms, limit))
+
+    # -- callbacks and the notification outbox ----------------------------------------------
+
+    async def callback(self, partner_id: str, tx: Transaction | None = None) -> Row | None:
+        sql = "SELECT * FROM callbacks WHERE partner_id = ?"
+        if tx is None:
+            return await self.fetchone(sql, (partner_id,))
+        return await tx.fetchone(sql, (partner_id,))
+
+    async def set_callback(self, partner_id: str, url: str, new_secret: str, now: str) -> Row:
+        """Registers or moves the partner's callback; a registration keeps its secret."""
+        async with self.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT * FROM callbacks WHERE partner_id = ?" + self.for_update, (partner_id,))
+            if row is None:
+                row = {"partner_id": partner_id, "url": url, "secret": new_secret,
+                       "created_at": now, "updated_at": now}
+                await _insert(tx, "callbacks", [row])
+                return row
+            await tx.execute("UPDATE callbacks SET url = ?, updated_at = ? WHERE partner_id = ?",
+                             (url, now, partner_id))
+            return {**row, "url": url, "updated_at": now}
+
+    async def delete_callback(self, partner_id: str) -> bool:
+        async with self.transaction() as tx:
+            found = await tx.fetchone("SELECT partner_id FROM callbacks WHERE partner_id = ?",
+                                      (partner_id,))
+            await tx.execute("DELETE FROM callbacks WHERE partner_id = ?", (partner_id,))
+            return found is not None
+
+    async def add_notification(self, tx: Transaction, notification: Row) -> None:
+        await _insert(tx, "notifications", [notification])
+
+    async def claim_notifications(self, now_ms: int, lease_until_ms: int,
+                                  limit: int) -> list[Row]:
+        """Due notifications, each with its next attempt number taken and a lease on it, and
+        the callback to send it to. Only one process can hold a notification's lease, and a
+        taken attempt number is never taken again: no attempt is sent twice."""
+        due_sql = ("SELECT event_id FROM notifications WHERE status = 'pending'"
+                   " AND next_attempt_ms <= ? AND lease_until_ms <= ?")
+        if await self.fetchone(due_sql + " LIMIT 1", (now_ms, now_ms)) is None:
+            return []  # the usual case, answered without a write transaction
+        async with self.transaction() as tx:
+            due = await tx.fetchall(
+                due_sql + " ORDER BY next_attempt_ms LIMIT ?" + self.skip_locked,
+                (now_ms, now_ms, limit))
+            claimed = []
+            for row in due:
+                await tx.execute(
+                    "UPDATE notifications SET attempts = attempts + 1, lease_until_ms = ?"
+                    " WHERE event_id = ?", (lease_until_ms, row["event_id"]))
+                claimed.append(await tx.fetchone(
+                    "SELECT n.*, c.url, c.secret FROM notifications n"
+                    " LEFT JOIN callbacks c ON c.partner_id = n.partner_id"
+                    " WHERE n.event_id = ?", (row["event_id"],)))
+            return claimed
+
+    async def record_delivery(self, delivery: Row, *, status: str, next_attempt_ms: int,
+                              delivered_at: str | None) -> None:
+        """One attempt's outcome, and what the notification does next; ignored if the lease
+        was lost and another process has taken a later attempt meanwhile."""
+        async with self.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT attempts FROM notifications WHERE event_id = ?" + self.for_update,
+                (delivery["event_id"],))
+            if row is None or row["attempts"] != delivery["attempt"]:
+                return
+            await _insert(tx, "deliveries", [delivery])
+            await tx.execute(
+                "UPDATE notifications SET status = ?, next_attempt_ms = ?, lease_until_ms = 0,"
+                " delivered_at = COALESCE(?, delivered_at) WHERE event_id = ?",
+                (status, next_attempt_ms, delivered_at, delivery["event_id"]))
+
+    async def notifications(self, partner_id: str, *, payment_id: str | None,
+                            status: str | None, before_us: int | None,
+                            limit: int) -> list[Row]:
+        """Newest first; `before_us` continues a page."""
+        where, params = ["partner_id = ?"], [partner_id]
+        for column, value in (("payment_id", payment_id), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if before_us is not None:
+            where.append("created_us < ?")
+            params.append(before_us)
+        return await self.fetchall(
+            f"SELECT * FROM notifications WHERE {' AND '.join(where)}"
+            " ORDER BY created_us DESC LIMIT ?", (*params, limit))
+
+    async def notification(self, partner_id: str, event_id: str) -> Row | None:
+        return await self.fetchone(
+            "SELECT * FROM notifications WHERE partner_id = ? AND event_id = ?",
+            (partner_id, event_id))
+
+    async def deliveries(self, event_ids: t.Sequence[str]) -> list[Row]:
+        if not event_ids:
+            return []
+        marks = ", ".join("?" * len(event_ids))
+        return await self.fetchall(
+            f"SELECT * FROM deliveries WHERE event_id IN ({marks}) ORDER BY event_id, attempt",
+            tuple(event_ids))
+
+    async def redeliver(self, partner_id: str, event_id: str, now_ms: int) -> bool:
+        """Due again now, with a fresh back-off schedule; False if there is no such event."""
+        async with self.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT attempts FROM notifications WHERE partner_id = ? AND event_id = ?"
+                + self.for_update, (partner_id, event_id))
+            if row is None:
+                return False
+            await tx.execute(
+                "UPDATE notifications SET status = 'pending', next_attempt_ms = ?,"
+                " retry_base = attempts WHERE event_id = ?", (now_ms, event_id))
+            return True
+
     # -- the control plane: operators, controls, account status, risk events ----------------
 
     async def add_operator(self, operator: Row) -> None:
@@ -408,7 +529,10 @@ class Store(abc.ABC):
             " WHERE partner_id = ? AND created_at >= ?", (partner_id, day))
         return int(row["paid"])
 
-    async def add_risk_event(self, event: Row) -> None:
+    async def add_risk_event(self, event: Row, tx: Transaction | None = None) -> None:
+        if tx is not None:
+            await _insert(tx, "risk_events", [event])
+            return
         async with self.transaction() as tx:
             await _insert(tx, "risk_events", [event])
 
@@ -416,6 +540,24 @@ class Store(abc.ABC):
         return await self.fetchall(
             "SELECT * FROM risk_events WHERE partner_id = ? ORDER BY created_at DESC, event_id"
             " LIMIT ?", (partner_id, limit))
+
+
+async def create_tables(tx: Transaction) -> None:
+    """Every table, unless this database was made by a sandbox with tables of another shape."""
+    await tx.execute(TABLES[0])  # meta, where the version is kept
+    row = await tx.fetchone("SELECT value FROM meta WHERE key = 'schema'")
+    found = row["value"] if row else None
+    if found is None and await tx.fetchone("SELECT key FROM meta WHERE key = 'seed'"):
+        found = "1"
+    if found not in (None, SCHEMA_VERSION):
+        raise StoreError(
+            f"this database was made by another version of the sandbox (schema {found}, this "
+            f"one needs {SCHEMA_VERSION}); serve a new --db: its banks are regenerated from "
+            "the seed")
+    if found is None:
+        await tx.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    for ddl in TABLES[1:]:
+        await tx.execute(ddl)
 
 
 async def _insert(tx: Transaction, table: str, rows: list[Row]) -> None:

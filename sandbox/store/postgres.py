@@ -10,8 +10,14 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from sandbox.store.base import DuplicateError, Row, Store, StoreError, Transaction
-from sandbox.store.schema import TABLES
+from sandbox.store.base import (
+    DuplicateError,
+    Row,
+    Store,
+    StoreError,
+    Transaction,
+    create_tables,
+)
 
 
 @functools.lru_cache(maxsize=512)
@@ -42,6 +48,7 @@ class _PostgresTransaction(Transaction):
 
 class PostgresStore(Store):
     for_update = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, url: str, *, max_size: int = 8):
         self.url = url
@@ -61,12 +68,15 @@ class PostgresStore(Store):
         except Exception as exc:
             await self.pool.close()
             raise StoreError(f"cannot connect to PostgreSQL at {self.url!r}: {exc}") from exc
-        async with self.pool.connection() as conn:
-            # Serialise schema creation between processes starting at once.
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(20260101)")
-                for ddl in TABLES:
-                    await conn.execute(ddl)
+        try:
+            async with self.pool.connection() as conn:
+                # Serialise schema creation between processes starting at once.
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock(20260101)")
+                    await create_tables(_PostgresTransaction(conn))
+        except StoreError:
+            await self.close()
+            raise
 
     async def create_schema(self) -> None:  # done in open(), under an advisory lock
         return None

@@ -1,5 +1,9 @@
 """Tables of the sandbox, in SQL both SQLite and PostgreSQL accept; created on start if absent."""
 
+#: Bumped when a table changes shape; a database made with another version is refused at start
+#: (the sandbox keeps no migrations: its data is synthetic, a new --db costs nothing).
+SCHEMA_VERSION = "2"
+
 TABLES = (
     """CREATE TABLE IF NOT EXISTS meta (
         key TEXT PRIMARY KEY,
@@ -91,6 +95,11 @@ TABLES = (
         refund_request_id TEXT,
         refund_movement_id TEXT,
         refunded_at TEXT,
+        settles_at_ms BIGINT,
+        settled_at TEXT,
+        failure_code TEXT,
+        failure_detail TEXT,
+        return_movement_id TEXT,
         PRIMARY KEY (partner_id, payment_id),
         UNIQUE (partner_id, request_id))""",
     """CREATE TABLE IF NOT EXISTS operators (
@@ -107,6 +116,7 @@ TABLES = (
         large_amount_fen BIGINT,
         velocity_count INTEGER,
         velocity_window_s INTEGER,
+        risk_action TEXT NOT NULL,
         updated_at TEXT NOT NULL,
         PRIMARY KEY (partner_id, subject))""",
     """CREATE TABLE IF NOT EXISTS risk_events (
@@ -119,7 +129,43 @@ TABLES = (
         request_id TEXT NOT NULL,
         detail TEXT NOT NULL,
         created_at TEXT NOT NULL,
+        payment_id TEXT,
         PRIMARY KEY (partner_id, event_id))""",
+    """CREATE TABLE IF NOT EXISTS callbacks (
+        partner_id TEXT PRIMARY KEY REFERENCES partners (partner_id),
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL)""",
+    # The outbox: written in the same transaction as the payment it tells of, so an event
+    # exists exactly when its payment change does; delivered from here by any server process.
+    """CREATE TABLE IF NOT EXISTS notifications (
+        event_id TEXT PRIMARY KEY,
+        partner_id TEXT NOT NULL REFERENCES partners (partner_id),
+        type TEXT NOT NULL,
+        payment_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        retry_base INTEGER NOT NULL,
+        next_attempt_ms BIGINT NOT NULL,
+        lease_until_ms BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        delivered_at TEXT)""",
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        event_id TEXT NOT NULL REFERENCES notifications (event_id),
+        attempt INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        attempted_at TEXT NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        duration_ms INTEGER NOT NULL,
+        PRIMARY KEY (event_id, attempt))""",
+    "CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, next_attempt_ms)",
+    "CREATE INDEX IF NOT EXISTS notifications_by_partner"
+    " ON notifications (partner_id, created_us)",
+    "CREATE INDEX IF NOT EXISTS payments_due ON payments (status, settles_at_ms)",
     "CREATE INDEX IF NOT EXISTS postings_by_account ON postings (partner_id, ledger_account)",
     "CREATE INDEX IF NOT EXISTS accounts_by_number ON accounts (partner_id, account_number)",
     "CREATE INDEX IF NOT EXISTS accounts_by_ordinal ON accounts (partner_id, ordinal)",

@@ -53,7 +53,11 @@ class SqliteStore(Store):
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         self.conn = conn
-        await self.create_schema()
+        try:
+            await self.create_schema()
+        except StoreError:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self.conn is not None:

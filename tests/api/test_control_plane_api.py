@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import cli
 from test_accounts_api import assert_problem
-from test_payments_api import balance, pay
+from test_payments_api import balance, fen, ledger_is_balanced, pay
 
 pytestmark = pytest.mark.slow
 
@@ -103,6 +103,54 @@ def test_risk_rules_refuse_and_record_why(client, partner, operator, accounts):
         ("VELOCITY", "fast-4", one), ("LARGE_AMOUNT", "big-1", one)]
     assert events[1]["amount"] == {"amount": "1000.00", "currency": "CNY"}
     assert all(e["action"] == "refused" for e in events)
+
+
+def test_a_held_payment_waits_for_the_operator_to_release_or_reject_it(
+        client, partner, operator, accounts, server):
+    one, two = accounts["I"][0]["account_id"], accounts["I"][1]["account_id"]
+    pid = partner["partner_id"]
+    rules = operator.put(f"/partners/{pid}/accounts/{one}/controls",
+                         json={"large_amount": "500.00", "risk_action": "hold"})
+    assert rules.status_code == 200 and rules.json()["risk_action"] == "hold"
+    client.put("/payments/v1/callback", json={"url": "http://127.0.0.1:9/hook"})
+    before = balance(client, one), balance(client, two)
+    held = pay(client, one, {"account_id": two}, "600.00", request_id="big-held")
+    assert held.status_code == 201 and held.json()["status"] == "held"
+    # The money has left the payer and not reached the payee.
+    assert fen(balance(client, one)) == fen(before[0]) - 60000
+    assert balance(client, two) == before[1]
+    assert pay(client, one, {"account_id": two}, "600.00",
+               request_id="big-held").json() == held.json()  # a retry: the same held payment
+    event = operator.get(f"/partners/{pid}/risk-events").json()["items"][0]
+    assert (event["action"], event["rule"], event["payment_id"]) == (
+        "held", "LARGE_AMOUNT", held.json()["payment_id"])
+    payment = f"/payments/v1/payments/{held.json()['payment_id']}"
+    assert_problem(client.post(payment + "/refund", headers={"X-Request-ID": "r-held"}), 409,
+                   "PAYMENT_NOT_SETTLED")
+
+    released = operator.post(f"/partners/{pid}/payments/{held.json()['payment_id']}/release")
+    assert released.status_code == 200 and released.json()["status"] == "settled"
+    assert client.get(payment).json() == released.json()
+    assert fen(balance(client, two)) == fen(before[1]) + 60000
+    assert_problem(operator.post(f"/partners/{pid}/payments/{held.json()['payment_id']}"
+                                 "/reject"), 409, "PAYMENT_NOT_HELD")
+
+    second = pay(client, one, {"account_id": two}, "700.00").json()
+    rejected = operator.post(f"/partners/{pid}/payments/{second['payment_id']}/reject")
+    assert rejected.status_code == 200 and rejected.json()["status"] == "failed"
+    assert rejected.json()["failure"]["code"] == "RISK_REJECTED"
+    assert fen(balance(client, one)) == fen(before[0]) - 60000  # the 700.00 came back
+    assert fen(balance(client, two)) == fen(before[1]) + 60000
+    told = client.get("/payments/v1/notifications").json()["items"]
+    assert {(n["payment_id"], n["type"]) for n in told} == {
+        (held.json()["payment_id"], "payment.settled"), (second["payment_id"], "payment.failed")}
+    # A creditor that cannot take the money now: the release is refused, the payment stays held.
+    third = pay(client, one, {"account_id": two}, "800.00").json()
+    operator.post(f"/partners/{pid}/accounts/{two}/freeze")
+    refused = operator.post(f"/partners/{pid}/payments/{third['payment_id']}/release")
+    assert "stays held" in assert_problem(refused, 409, "ACCOUNT_FROZEN")["detail"]
+    assert client.get(f"/payments/v1/payments/{third['payment_id']}").json()["status"] == "held"
+    ledger_is_balanced(server.db, pid)
 
 
 def test_unknown_partners_and_accounts_are_404(partner, operator):

@@ -171,7 +171,7 @@ def test_a_refund_gives_the_money_back_once(client, accounts, server, partner):
     assert (balance(client, debtor), balance(client, creditor)) == before
     again = client.post(path, headers={"X-Request-ID": "refund-1"})
     assert again.json() == refunded.json() and again.headers["idempotent-replayed"] == "true"
-    assert_problem(client.post(path, headers={"X-Request-ID": "refund-2"}), 422,
+    assert_problem(client.post(path, headers={"X-Request-ID": "refund-2"}), 409,
                    "ALREADY_REFUNDED")
     assert (balance(client, debtor), balance(client, creditor)) == before
     missing = client.post("/payments/v1/payments/pay_0000000000000000/refund",

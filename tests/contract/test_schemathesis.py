@@ -114,9 +114,11 @@ def sandbox(tmp_path_factory) -> Sandbox:
             for c in customers if c["kind"] == "individual" and "other_bank_card" in c
         ]
         assert applicants, "the partner's bank has nobody who can open an account online"
-        real_ids = {"customer_id": [c["customer_id"] for c in customers],
-                    "account_id": [a["account_id"] for a in accounts]}
         payers = [a["account_id"] for a in accounts if a["account_class"] in ("I", "BASIC")]
+        payment_ids, event_ids = _payments_and_events(server.url, token, payers)
+        real_ids = {"customer_id": [c["customer_id"] for c in customers],
+                    "account_id": [a["account_id"] for a in accounts],
+                    "payment_id": payment_ids, "event_id": event_ids}
         # The control plane freezes accounts and closes payments: let it act on a partner of
         # its own, so what it does cannot change what the other contracts' fuzzing expects.
         operated = create_partner(db, "operated")
@@ -126,11 +128,57 @@ def sandbox(tmp_path_factory) -> Sandbox:
                             "account_id": [a["account_id"]
                                            for a in _all_pages(client, "/accounts")]}
         operator = json.loads(cli("operator", "create", "fuzzer", "--db", db, "--json").stdout)
+        operated_ids["payment_id"] = _held_payments(server.url, operator["operator_key"],
+                                                    get_token(server.url, operated),
+                                                    operated["partner_id"],
+                                                    operated_ids["account_id"])
         yield Sandbox(server, partner, token, real_ids, applicants, payers,
                       operator["operator_key"], operated_ids)
     finally:
         probes.close()
         server.stop()
+
+
+def _payments_and_events(url: str, token: str, payers: list[str]):
+    """A few payments (one to another bank) and their notifications, for real ids to fuzz with.
+    The callback URL is a closed local port: every delivery attempt is refused, and logged."""
+    with httpx.Client(base_url=url + "/payments/v1",
+                      headers={"Authorization": f"Bearer {token}"}) as client:
+        client.put("/callback", json={"url": "http://127.0.0.1:9/hook"}).raise_for_status()
+        creditors = ({"account_id": payers[1]},
+                     {"account_number": "6212269458073021579", "bank_code": "102100099996",
+                      "name": "王芳"})
+        payment_ids = []
+        for number, creditor in enumerate(creditors):
+            response = client.post("/transfers", headers={"X-Request-ID": f"seed-{number}"},
+                                   json={"debtor_account_id": payers[0], "creditor": creditor,
+                                         "amount": {"amount": "1.00", "currency": "CNY"}})
+            response.raise_for_status()
+            payment_ids.append(response.json()["payment_id"])
+        events = client.get("/notifications").json()["items"]
+        assert events, "no notification was queued for the seed payments"
+        return payment_ids, [event["event_id"] for event in events]
+
+
+def _held_payments(url: str, operator_key: str, token: str, partner_id: str,
+                   account_ids: list[str]) -> list[str]:
+    """Payments a risk rule holds, for the control plane to release and reject."""
+    with httpx.Client(base_url=url, headers={"X-Operator-Key": operator_key}) as operator:
+        operator.put(f"/sandbox/v1/partners/{partner_id}/controls",
+                     json={"large_amount": "0.01", "risk_action": "hold"}).raise_for_status()
+    held = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+        pairs = zip(account_ids, account_ids[1:], strict=False)
+        for number, (debtor, creditor) in enumerate(pairs):
+            response = client.post("/payments/v1/transfers",
+                                   headers={"X-Request-ID": f"held-{number}"},
+                                   json={"debtor_account_id": debtor,
+                                         "creditor": {"account_id": creditor},
+                                         "amount": {"amount": "0.01", "currency": "CNY"}})
+            if response.status_code == 201:
+                held.append(response.json()["payment_id"])
+    assert held, "no payment was held for the control plane to decide on"
+    return held
 
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

@@ -2,7 +2,8 @@
 
 Hypothesis drives `sandbox.payments` directly, over a real SQLite store holding one partner's
 small bank: transfers between the partner's accounts (by id and by account number) and to
-another bank, with amounts that often exceed the funds or the class caps; retries of earlier
+another bank, with amounts that often exceed the funds or the class caps; the other bank's
+answer to a pending payment (settled, or failed with the money back); retries of earlier
 orders; a request id reused for another order; refunds, refunds retried and refunds repeated.
 A model beside it knows every balance, every account's usage and every payment, and predicts
 the outcome of each order (booked, or refused with which code).
@@ -11,8 +12,10 @@ After every step the store must agree with the model, and:
 
 * the journal sums to zero, every balance equals its legs, every movement balances;
 * no balance is below zero and no Type III account holds more than 2000.00 CNY;
-* every payment the domain acknowledged is in the payments table once, and each booking it
-  made is one movement of two legs in the journal; nothing else was booked;
+* every payment the domain acknowledged is in the payments table once, in the model's status,
+  and each booking it made is one movement of two legs in the journal; nothing else was booked;
+* each change of a payment's status (settled, failed, refunded) put exactly one event in the
+  notification outbox;
 * a refusal changed no balance.
 """
 
@@ -109,8 +112,18 @@ class ModelPayment:
     creditor_id: str | None
     creditor_number: str
     movement_id: str
+    status: str
     refund_request_id: str | None = None
     refund_movement_id: str | None = None
+    return_movement_id: str | None = None
+
+    def events(self) -> list[str]:
+        """The notifications its changes of status must have queued."""
+        if self.status == "pending":
+            return []
+        if self.status == "failed":
+            return ["payment.failed"]
+        return ["payment.settled"] + (["payment.refunded"] if self.refund_request_id else [])
 
 
 def refusal_of_debit(account: ModelAccount, amount: int, counterparty: str) -> str | None:
@@ -178,6 +191,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(self.store.open())
         partner = self.run(create_partner(self.store, "acme", SMALL, seed=seed))
         self.partner_id = partner["partner_id"]
+        self.run(self.store.set_callback(self.partner_id, "http://127.0.0.1:9/hook",
+                                         "whsec_test", "2026-01-01T00:00:00+08:00"))
         today = self.clock.now().date().isoformat()
         rows = self.run(self.store.accounts(self.partner_id, customer_id=None, after=0,
                                             limit=1000))
@@ -270,10 +285,11 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         assert replayed is False
         amount = int(Fen.from_yuan(body["amount"]["amount"]))
-        assert payment["amount_fen"] == amount and payment["status"] == "settled"
-        assert payment["request_id"] == request_id
         debtor = self.accounts[body["debtor_account_id"]]
         creditor = self.creditor_of(body)
+        status = "settled" if creditor is not None else "pending"  # another bank answers later
+        assert payment["amount_fen"] == amount and payment["status"] == status
+        assert payment["request_id"] == request_id
         number = creditor.number if creditor else body["creditor"]["account_number"]
         assert payment["creditor_account_id"] == (creditor.account_id if creditor else None)
         assert payment["creditor_account_number"] == number
@@ -283,7 +299,7 @@ class LedgerMachine(RuleBasedStateMachine):
         model = ModelPayment(
             payment_id=payment["payment_id"], request_id=request_id, body=body, amount=amount,
             debtor_id=debtor.account_id, creditor_id=creditor.account_id if creditor else None,
-            creditor_number=number, movement_id=payment["movement_id"])
+            creditor_number=number, movement_id=payment["movement_id"], status=status)
         assert model.payment_id not in self.payments, "a payment id was given out twice"
         self.payments[model.payment_id] = model
         self.by_request[request_id] = model
@@ -294,6 +310,8 @@ class LedgerMachine(RuleBasedStateMachine):
         payee = self.accounts[payment.creditor_id] if payment.creditor_id else None
         if payment.refund_request_id is not None:
             expected = None if payment.refund_request_id == request_id else "ALREADY_REFUNDED"
+        elif payment.status != "settled":
+            expected = "PAYMENT_NOT_SETTLED"
         elif payee is not None and payee.balance < payment.amount:
             expected = "INSUFFICIENT_FUNDS"
         else:
@@ -321,6 +339,7 @@ class LedgerMachine(RuleBasedStateMachine):
             payee.debit(payment.amount, debtor.number)
         payment.refund_request_id = request_id
         payment.refund_movement_id = row["refund_movement_id"]
+        payment.status = "refunded"
         self.bookings += 1
 
     # -- rules -----------------------------------------------------------------------------
@@ -338,7 +357,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.send_transfer(self.next_id("order"), body)
 
     @rule(debtor=PICK, amount=AMOUNTS,
-          number=st.from_regex(r"62[0-9]{14,17}", fullmatch=True),
+          # Numbers ending 0000 do not exist at the other bank: those payments fail.
+          number=st.from_regex(r"62[0-9]{14,17}", fullmatch=True)
+          | st.from_regex(r"62[0-9]{10,13}0000", fullmatch=True),
           note=st.none() | st.sampled_from(["房租 rent", "货款"]))
     def transfer_to_another_bank(self, debtor, amount, number, note):
         body = {"debtor_account_id": self.account(debtor).account_id,
@@ -359,6 +380,29 @@ class LedgerMachine(RuleBasedStateMachine):
                 "creditor": {"account_id": account.account_id},
                 "amount": {"amount": to_yuan(amount), "currency": "CNY"}}
         self.send_transfer(self.next_id("order"), body)
+
+    @precondition(lambda self: any(p.status == "pending" for p in self.payments.values()))
+    @rule(pick=PICK)
+    def the_other_bank_answers(self, pick):
+        pending = [p for p in self.payments.values() if p.status == "pending"]
+        payment = pending[pick % len(pending)]
+        fails = payment.creditor_number.endswith(payments.UNKNOWN_AT_OTHER_BANK)
+        event(f"other bank: {'failed' if fails else 'settled'}")
+        before = self.store_balances()
+        row = self.run(payments.settle_payment(self.store, self.clock, self.partner_id,
+                                               payment.payment_id))
+        assert row["status"] == ("failed" if fails else "settled")
+        # A second answer to the same payment changes nothing.
+        assert self.run(payments.settle_payment(self.store, self.clock, self.partner_id,
+                                                payment.payment_id)) is None
+        payment.status = row["status"]
+        if not fails:
+            assert self.store_balances() == before, "settling moved money again"
+            return
+        assert row["failure_code"] == "CREDITOR_ACCOUNT_NOT_FOUND"
+        self.accounts[payment.debtor_id].credit(payment.amount, payment.creditor_number)
+        payment.return_movement_id = row["return_movement_id"]
+        self.bookings += 1
 
     @precondition(lambda self: self.tried)
     @rule(pick=PICK)
@@ -443,14 +487,25 @@ class LedgerMachine(RuleBasedStateMachine):
             assert row["request_id"] == payment.request_id
             assert row["amount_fen"] == payment.amount
             assert row["movement_id"] == payment.movement_id
-            assert row["status"] == ("refunded" if payment.refund_request_id else "settled")
+            assert row["status"] == payment.status
             assert row["refund_movement_id"] == payment.refund_movement_id
+            assert row["return_movement_id"] == payment.return_movement_id
             creditor = payment.creditor_id or ledger.CLEARING
             self.assert_booked_once(payment.movement_id, payment.debtor_id, creditor,
                                     payment.amount)
-            if payment.refund_movement_id:
-                self.assert_booked_once(payment.refund_movement_id, creditor,
-                                        payment.debtor_id, payment.amount)
+            for back in (payment.refund_movement_id, payment.return_movement_id):
+                if back:
+                    self.assert_booked_once(back, creditor, payment.debtor_id, payment.amount)
+
+    @precondition(lambda self: self.partner_id is not None)
+    @invariant()
+    def every_change_of_status_queued_one_notification(self):
+        rows = self.run(self.store.fetchall(
+            "SELECT payment_id, type FROM notifications WHERE partner_id = ?",
+            (self.partner_id,)))
+        queued = sorted((row["payment_id"], row["type"]) for row in rows)
+        assert queued == sorted((p.payment_id, kind) for p in self.payments.values()
+                                for kind in p.events())
 
     def assert_booked_once(self, movement_id, debtor, creditor, amount):
         legs = self.run(self.store.fetchall(
