@@ -76,7 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_partner_create(args: argparse.Namespace) -> int:
     from sandbox.bank.profile import ProfileError, load_profile
-    from sandbox.partners import PartnerError, create_partner
+    from sandbox.partners import DEFAULT_REDIRECT_URIS, PartnerError, create_partner
     from sandbox.store import StoreError, open_store
 
     settings = _settings(args)
@@ -84,7 +84,8 @@ def cmd_partner_create(args: argparse.Namespace) -> int:
     async def run() -> dict:
         profile = load_profile(settings.fixtures_dir, settings.profile)
         async with open_store(settings.db) as store:
-            return await create_partner(store, args.name, profile, seed=settings.seed)
+            return await create_partner(store, args.name, profile, seed=settings.seed,
+                                        redirect_uris=args.redirect_uri or DEFAULT_REDIRECT_URIS)
 
     try:
         created = asyncio.run(run())
@@ -126,6 +127,36 @@ def cmd_operator_create(args: argparse.Namespace) -> int:
         print(f"Operator {created['name']} ({created['operator_id']}) created.\n"
               f"  operator_key: {created['operator_key']}   (shown only now)\n"
               "Send it as X-Operator-Key to the control plane at /sandbox/v1.")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from sandbox.consent_client import ConsentFlowError, customer_token
+    from sandbox.consents import PERMISSIONS
+
+    permissions = None
+    if args.permissions:
+        permissions = [p.strip() for p in args.permissions.split(",") if p.strip()]
+        unknown = sorted(set(permissions) - set(PERMISSIONS))
+        if unknown:
+            raise SettingsError(f"unknown permission(s) {', '.join(unknown)}; known: "
+                                f"{', '.join(PERMISSIONS)}")
+    base_url = args.base_url or os.environ.get("SANDBOX_BASE_URL") or "http://127.0.0.1:8000"
+    try:
+        token = customer_token(base_url.rstrip("/"), args.client_id, args.client_secret,
+                               customer_id=args.customer, permissions=permissions)
+    except ConsentFlowError as exc:
+        raise CommandError(str(exc)) from exc
+    out = {key: token[key] for key in ("access_token", "refresh_token", "consent_id",
+                                        "customer_id")}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"Customer {out['customer_id']} authorised consent {out['consent_id']}.\n"
+              f"  access_token:  {out['access_token']}\n"
+              f"  refresh_token: {out['refresh_token']}\n"
+              f"Try it:\n  curl -s -H 'Authorization: Bearer {out['access_token']}' "
+              f"{base_url.rstrip('/')}/accounts/v1/accounts")
     return 0
 
 
@@ -172,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bank, generated from (seed, NAME), in the database. A running server sees it at once.",
     )
     create.add_argument("name", metavar="NAME", help="partner name, e.g. acme")
+    create.add_argument("--redirect-uri", action="append", metavar="URL",
+                        help="where customers return after authorising a consent; repeat for "
+                        "several (default http://127.0.0.1:8080/callback)")
     create.add_argument("--json", action="store_true", help="print the result as JSON")
     _db_flags(create)
     create.set_defaults(handler=cmd_partner_create)
@@ -188,6 +222,23 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--json", action="store_true", help="print the result as JSON")
     make.add_argument("--db", help="database URL (env SANDBOX_DB; default sqlite:///sandbox.db)")
     make.set_defaults(handler=cmd_operator_create)
+
+    token = commands.add_parser(
+        "token", help="get a customer-bound token through the headless consent path",
+        description="Create a consent, have one of the partner's synthetic customers approve "
+        "it headlessly (with PKCE), and exchange the code: prints an access token and a "
+        "refresh token bound to that customer and consent. Needs a running sandbox.")
+    token.add_argument("--client-id", required=True, help="the partner's client_id")
+    token.add_argument("--client-secret", required=True, help="the partner's client_secret")
+    token.add_argument("--customer", metavar="ID",
+                       help="the customer who approves (default: the partner's first)")
+    token.add_argument("--permissions", metavar="P,...",
+                       help="ReadAccounts,ReadBalances,ReadTransactions,InitiatePayments "
+                       "(default: all)")
+    token.add_argument("--base-url", help="the sandbox (env SANDBOX_BASE_URL; default "
+                       "http://127.0.0.1:8000)")
+    token.add_argument("--json", action="store_true", help="print the result as JSON")
+    token.set_defaults(handler=cmd_token)
     return parser
 
 

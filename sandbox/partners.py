@@ -14,6 +14,9 @@ from sandbox.security import tokens
 from sandbox.store.base import DuplicateError, Store
 
 PARTNER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+REDIRECT_URI = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+(/[!-~]*)?$")
+#: Where customers are sent back after authorising, unless the partner registers its own.
+DEFAULT_REDIRECT_URIS = ("http://127.0.0.1:8080/callback",)
 
 
 class PartnerError(ValueError):
@@ -26,7 +29,8 @@ def partner_id_for(name: str) -> str:
 
 
 async def create_partner(
-    store: Store, name: str, profile: BankProfile, *, seed: int | None = None
+    store: Store, name: str, profile: BankProfile, *, seed: int | None = None,
+    redirect_uris: tuple[str, ...] | list[str] = DEFAULT_REDIRECT_URIS,
 ) -> dict:
     """Credentials (the secret is shown only now) and a bank generated from (seed, name)."""
     if not PARTNER_NAME.match(name):
@@ -34,6 +38,10 @@ async def create_partner(
             f"partner name {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
+    for uri in redirect_uris:
+        if not REDIRECT_URI.match(uri) or "#" in uri:
+            raise PartnerError(f"redirect URI {uri!r} must be an http(s) URL in printable ASCII "
+                               "without a fragment")
     bank_seed = await store.bank_seed(seed)
     bank = generate_bank(bank_seed, name, profile)
     partner_id = partner_id_for(name)
@@ -44,6 +52,7 @@ async def create_partner(
         "secret_hash": tokens.digest(client_secret), "seed": bank_seed,
         "profile": profile.name,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "redirect_uris": " ".join(redirect_uris), "clock_offset_s": 0,
     }
 
     def rows(items):
@@ -61,6 +70,7 @@ async def create_partner(
         "name": name,
         "client_id": client_id,
         "client_secret": client_secret,
+        "redirect_uris": list(redirect_uris),
         "seed": bank_seed,
         "profile": profile.name,
         "customers": len(bank.customers),

@@ -178,10 +178,12 @@ def unhandled_error(request: ConnexionRequest, exc: Exception) -> ConnexionRespo
 
 def refusal(request: ConnexionRequest, exc) -> ConnexionResponse:
     """A domain rule's refusal (sandbox.rules.Refusal and kin) as a problem."""
+    from sandbox.consents import ConsentRefusal
     from sandbox.rules import ConflictingRequest, InvalidOrder, UnknownResource
 
     status = 422
-    for cls, code in ((InvalidOrder, 400), (UnknownResource, 404), (ConflictingRequest, 409)):
+    for cls, code in ((InvalidOrder, 400), (ConsentRefusal, 403), (UnknownResource, 404),
+                      (ConflictingRequest, 409)):
         if isinstance(exc, cls):
             status = code
     ext = {"field": exc.field} if exc.field else None

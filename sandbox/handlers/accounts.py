@@ -7,7 +7,7 @@ import random
 from connexion import request
 from starlette.responses import Response
 
-from sandbox import ids
+from sandbox import consents, ids
 from sandbox.bank.generate import SANDBOX_BIN
 from sandbox.handlers import respond
 from sandbox.money import to_yuan
@@ -73,40 +73,60 @@ async def _account(partner_id: str, account_id: str) -> dict:
     return row
 
 
+def _consent(token_info: dict, permission: str, **scope) -> dict:
+    return consents.require(token_info, request.state.clock, permission, **scope)
+
+
+def _check_customer(consent: dict, customer_id: str, field: str) -> None:
+    if customer_id != consent["customer_id"]:
+        raise consents.ConsentRefusal(
+            "CUSTOMER_NOT_IN_CONSENT", f"Customer {customer_id} did not give consent "
+            f"{consent['consent_id']}.", field=field)
+
+
 async def list_customers(token_info: dict, limit: int = 20, cursor: str | None = None) -> Response:
+    consent = _consent(token_info, "ReadAccounts")
     after = decode_cursor(cursor) or 0
-    rows = await request.state.store.customers(token_info["sub"], after=after, limit=limit + 1)
-    ordinals = {r["customer_id"]: r["ordinal"] for r in rows}
+    row = await request.state.store.customer(token_info["sub"], consent["customer_id"])
+    rows = [row] if row["ordinal"] > after else []
     return respond(page([customer_resource(r) for r in rows], limit,
-                lambda item: ordinals[item["customer_id"]]))
+                        lambda item: row["ordinal"]))
 
 
 async def get_customer(token_info: dict, customer_id: str) -> Response:
+    consent = _consent(token_info, "ReadAccounts")
     row = await request.state.store.customer(token_info["sub"], customer_id)
     if row is None:
         raise NotFound("CUSTOMER_NOT_FOUND", f"No customer {customer_id} for this partner.",
                        field="path.customer_id")
+    _check_customer(consent, customer_id, "path.customer_id")
     return respond(customer_resource(row))
 
 
 async def list_accounts(
     token_info: dict, customer_id: str | None = None, limit: int = 20, cursor: str | None = None
 ) -> Response:
+    consent = _consent(token_info, "ReadAccounts")
+    if customer_id is not None:
+        _check_customer(consent, customer_id, "query.customer_id")
     after = decode_cursor(cursor) or 0
     rows = await request.state.store.accounts(
-        token_info["sub"], customer_id=customer_id, after=after, limit=limit + 1
-    )
+        token_info["sub"], customer_id=consent["customer_id"], after=after, limit=1000)
+    rows = [r for r in rows if r["account_id"] in consent["account_ids"]][:limit + 1]
     ordinals = {r["account_id"]: r["ordinal"] for r in rows}
     return respond(page([account_resource(r) for r in rows], limit,
                 lambda item: ordinals[item["account_id"]]))
 
 
 async def get_account(token_info: dict, account_id: str) -> Response:
-    return respond(account_resource(await _account(token_info["sub"], account_id)))
+    row = await _account(token_info["sub"], account_id)
+    _consent(token_info, "ReadAccounts", account_id=account_id)
+    return respond(account_resource(row))
 
 
 async def get_balance(token_info: dict, account_id: str) -> Response:
     row = await _account(token_info["sub"], account_id)
+    _consent(token_info, "ReadBalances", account_id=account_id)
     money = _money(row["balance_fen"], row["currency"])
     return respond({
         "account_id": account_id, "booked": money, "available": money,
@@ -128,6 +148,11 @@ async def list_transactions(
         raise BadRequest("INVALID_DATE_RANGE", f"from_date {from_date} is after to_date {to_date}.",
                          field="query.from_date")
     account = await _account(token_info["sub"], account_id)
+    consent = _consent(token_info, "ReadTransactions", account_id=account_id,
+                       from_date=from_date, to_date=to_date)
+    # Without dates, the consent's window (if it has one) is the range.
+    from_date = from_date or consent["transaction_from_date"]
+    to_date = to_date or consent["transaction_to_date"]
     rows = await request.state.store.transactions(
         token_info["sub"], account_id, from_date=from_date, to_date=to_date,
         before_seq=decode_cursor(cursor), limit=limit + 1,

@@ -8,7 +8,7 @@ import orjson
 from connexion import request
 from starlette.responses import Response
 
-from sandbox import notify, payments
+from sandbox import consents, notify, payments
 from sandbox.bank.directory import BANKS
 from sandbox.clock import BEIJING
 from sandbox.handlers import respond
@@ -28,6 +28,13 @@ def _answer(payment: dict, replayed: bool, status: int) -> Response:
 
 async def create_transfer(token_info: dict, body: dict) -> Response:
     state = request.state
+    try:
+        consents.require(token_info, state.clock, "InitiatePayments",
+                         account_id=body["debtor_account_id"])
+    except consents.ConsentRefusal as exc:
+        if exc.field == "path.account_id":
+            exc.field = "body.debtor_account_id"
+        raise
     payment, replayed = await payments.post_transfer(
         state.store, state.clock, token_info["sub"], request.headers["x-request-id"], body,
         interbank_delay=state.settings.interbank_delay)

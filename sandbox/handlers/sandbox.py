@@ -110,3 +110,12 @@ async def reject_payment(partner_id: str, payment_id: str) -> Response:
     payment = await payments.reject_payment(state.store, state.clock, partner_id, payment_id)
     state.worker.wake()
     return respond(payment_resource(payment))
+
+
+async def set_partner_clock(partner_id: str, body: dict) -> Response:
+    state = request.state
+    await _partner(partner_id)
+    await state.store.set_clock_offset(partner_id, body["offset_seconds"])
+    now = state.clock.now_for({"clock_offset_s": body["offset_seconds"]})
+    return respond({"offset_seconds": body["offset_seconds"],
+                    "now": now.isoformat(timespec="seconds")})

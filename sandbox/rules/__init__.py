@@ -4,6 +4,7 @@ A rule that says no raises a `Refusal` (with a stable code), never an HTTP error
 
     Refusal                 the bank refuses a well-formed order (422)
     ├── InvalidOrder        the order itself is wrong (400)
+    ├── ConsentRefusal      a customer's consent does not cover it (403; sandbox.consents)
     ├── UnknownResource     it names something this partner does not have (404)
     └── ConflictingRequest  it conflicts with what exists: a request id reused for a different
                             order, a refund of a payment refunded already or not settled (409)

@@ -12,6 +12,7 @@ import hmac
 import secrets
 import typing as t
 
+from sandbox import consents
 from sandbox.clock import Clock
 from sandbox.problems import Forbidden, Unauthenticated
 
@@ -32,13 +33,30 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-async def issue_token(store, clock: Clock, partner_id: str, scopes: list[str], ttl: int) -> dict:
+async def issue_token(store, clock: Clock, partner_id: str, scopes: list[str], ttl: int, *,
+                      consent: dict | None = None, code_hash: str | None = None,
+                      refresh: bool = False) -> dict:
+    """An access token; bound to a customer's consent when `consent` is given, then also with
+    a refresh token (for as long as the consent lives) if `refresh`."""
     token = new_secret()
-    await store.add_token(digest(token), partner_id, " ".join(scopes), int(clock.timestamp()) + ttl)
-    return {
-        "access_token": token, "token_type": "Bearer", "expires_in": ttl,
-        "scope": " ".join(scopes),
-    }
+    row = {"token_hash": digest(token), "partner_id": partner_id, "scopes": " ".join(scopes),
+           "consent_id": None, "customer_id": None, "code_hash": code_hash,
+           "expires_at": int(clock.timestamp()) + ttl}
+    answer = {"access_token": token, "token_type": "Bearer", "expires_in": ttl,
+              "scope": " ".join(scopes)}
+    refresh_row = None
+    if consent is not None:
+        row["consent_id"], row["customer_id"] = consent["consent_id"], consent["customer_id"]
+        answer["consent_id"], answer["customer_id"] = consent["consent_id"], consent["customer_id"]
+        if refresh:
+            refresh_token = "rt_" + new_secret()
+            refresh_row = {"token_hash": digest(refresh_token), "partner_id": partner_id,
+                           "consent_id": consent["consent_id"],
+                           "customer_id": consent["customer_id"], "scopes": row["scopes"],
+                           "code_hash": code_hash or "", "revoked": 0}
+            answer["refresh_token"] = refresh_token
+    await store.add_token(row, refresh_row)
+    return answer
 
 
 class TokenCache:
@@ -67,14 +85,29 @@ async def token_info(token: str, request) -> dict:
         if row is None:
             raise Unauthenticated("INVALID_TOKEN",
                                   "The access token is not one this sandbox issued.")
-        entry = (row["partner_id"], row["scopes"].split(), int(row["expires_at"]))
-        state.tokens.put(key, entry)
-    partner_id, scopes, expires_at = entry
+        entry = (row["partner_id"], row["scopes"].split(), int(row["expires_at"]),
+                 row["consent_id"])
+        if not row["code_hash"]:  # a token from a code can be revoked by the code's reuse
+            state.tokens.put(key, entry)
+    partner_id, scopes, expires_at, consent_id = entry
+    if expires_at == 0:
+        raise Unauthenticated("TOKEN_REVOKED", "The access token was revoked: the code it came "
+                              "from was used twice.")
     if state.clock.timestamp() >= expires_at:
         raise Unauthenticated(
             "TOKEN_EXPIRED", "The access token has expired; get a new one from POST /oauth2/token."
         )
-    return {"sub": partner_id, "scope": scopes}
+    info = {"sub": partner_id, "scope": scopes}
+    if consent_id is not None:
+        # Read on every call: a revoked or expired consent stops its tokens at once, in every
+        # server process.
+        consent = await state.store.consent(partner_id, consent_id)
+        status = consents.effective_status(consent, state.clock.now_for(consent))
+        if status != consents.AUTHORISED:
+            raise Unauthenticated(f"CONSENT_{status}", f"The token's consent {consent_id} is "
+                                  f"{status}; the customer must authorise a new one.")
+        info["consent"] = consents.parse(consent)
+    return info
 
 
 def validate_scope(required_scopes: t.Sequence[str], token_scopes: t.Sequence[str]) -> bool:

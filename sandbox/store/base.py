@@ -108,21 +108,89 @@ class Store(abc.ABC):
     async def partner_by_client_id(self, client_id: str) -> Row | None:
         return await self.fetchone("SELECT * FROM partners WHERE client_id = ?", (client_id,))
 
-    async def add_token(
-        self, token_hash: str, partner_id: str, scopes: str, expires_at: int
-    ) -> None:
+    async def add_token(self, token: Row, refresh: Row | None = None) -> None:
+        """An access token, and the refresh token issued with it."""
         async with self.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO tokens (token_hash, partner_id, scopes, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (token_hash, partner_id, scopes, expires_at),
-            )
+            await _insert(tx, "tokens", [token])
+            if refresh is not None:
+                await _insert(tx, "refresh_tokens", [refresh])
 
     async def token(self, token_hash: str) -> Row | None:
+        return await self.fetchone("SELECT * FROM tokens WHERE token_hash = ?", (token_hash,))
+
+    # -- consents and the authorization-code flow ----------------------------------------------
+
+    async def add_consent(self, consent: Row) -> None:
+        async with self.transaction() as tx:
+            await _insert(tx, "consents", [consent])
+
+    async def consent(self, partner_id: str, consent_id: str) -> Row | None:
+        """The consent, with its partner's clock offset (expiry is judged by that clock)."""
         return await self.fetchone(
-            "SELECT token_hash, partner_id, scopes, expires_at FROM tokens WHERE token_hash = ?",
-            (token_hash,),
-        )
+            "SELECT c.*, p.clock_offset_s FROM consents c JOIN partners p"
+            " ON p.partner_id = c.partner_id WHERE c.partner_id = ? AND c.consent_id = ?",
+            (partner_id, consent_id))
+
+    async def consents(self, partner_id: str, *, status: str | None, limit: int) -> list[Row]:
+        """Newest first (by the stored status; expiry is judged by the caller)."""
+        where, params = ["c.partner_id = ?"], [partner_id]
+        if status is not None:
+            where.append("c.status = ?")
+            params.append(status)
+        return await self.fetchall(
+            "SELECT c.*, p.clock_offset_s FROM consents c JOIN partners p"
+            f" ON p.partner_id = c.partner_id WHERE {' AND '.join(where)}"
+            " ORDER BY c.created_at DESC, c.consent_id LIMIT ?", (*params, limit))
+
+    async def change_consent(self, partner_id: str, consent_id: str, decide) -> Row | None:
+        """Locks the consent and applies `decide(row) -> {column: value}` (which may raise to
+        refuse); the updated row, or None if there is no such consent."""
+        async with self.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT c.*, p.clock_offset_s FROM consents c JOIN partners p"
+                " ON p.partner_id = c.partner_id WHERE c.partner_id = ? AND c.consent_id = ?"
+                + self.for_update.replace("UPDATE", "UPDATE OF c"),
+                (partner_id, consent_id))
+            if row is None:
+                return None
+            changes = decide(row)
+            if changes:
+                columns = ", ".join(f"{name} = ?" for name in changes)
+                await tx.execute(f"UPDATE consents SET {columns} WHERE consent_id = ?",
+                                 (*changes.values(), consent_id))
+            return {**row, **changes}
+
+    async def add_authorization_code(self, code: Row) -> None:
+        async with self.transaction() as tx:
+            await _insert(tx, "authorization_codes", [code])
+
+    async def take_authorization_code(self, code_hash: str) -> Row | None:
+        """The code's row, marked used from now on; `used` says whether it was used before.
+        A reused code also revokes every token issued from it (RFC 6749 §4.1.2)."""
+        async with self.transaction() as tx:
+            row = await tx.fetchone("SELECT * FROM authorization_codes WHERE code_hash = ?"
+                                    + self.for_update, (code_hash,))
+            if row is None:
+                return None
+            if row["used"]:
+                await tx.execute("UPDATE tokens SET expires_at = 0 WHERE code_hash = ?",
+                                 (code_hash,))
+                await tx.execute("UPDATE refresh_tokens SET revoked = 1 WHERE code_hash = ?",
+                                 (code_hash,))
+            else:
+                await tx.execute("UPDATE authorization_codes SET used = 1 WHERE code_hash = ?",
+                                 (code_hash,))
+            return row
+
+    async def refresh_token(self, token_hash: str) -> Row | None:
+        return await self.fetchone("SELECT * FROM refresh_tokens WHERE token_hash = ?",
+                                   (token_hash,))
+
+    async def set_clock_offset(self, partner_id: str, seconds: int) -> None:
+        async with self.transaction() as tx:
+            await tx.execute("UPDATE partners SET clock_offset_s = ? WHERE partner_id = ?",
+                             (seconds, partner_id))
+
 
     async def add_partner_with_bank(
         self, partner: Row, customers: list[Row], accounts: list[Row], transactions: list[Row],
@@ -158,6 +226,11 @@ class Store(abc.ABC):
         if tx is None:
             return await self.fetchone(sql, (partner_id, customer_id))
         return await tx.fetchone(sql, (partner_id, customer_id))
+
+    async def customer_by_mobile(self, partner_id: str, mobile: str) -> Row | None:
+        return await self.fetchone(
+            "SELECT * FROM customers WHERE partner_id = ? AND mobile = ? ORDER BY ordinal"
+            " LIMIT 1", (partner_id, mobile))
 
     async def customer_by_resident_id(self, partner_id: str, resident_id: str) -> Row | None:
         return await self.fetchone(

@@ -2,7 +2,7 @@
 
 #: Bumped when a table changes shape; a database made with another version is refused at start
 #: (the sandbox keeps no migrations: its data is synthetic, a new --db costs nothing).
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -15,11 +15,16 @@ TABLES = (
         secret_hash TEXT NOT NULL,
         seed BIGINT NOT NULL,
         profile TEXT NOT NULL,
-        created_at TEXT NOT NULL)""",
+        created_at TEXT NOT NULL,
+        redirect_uris TEXT NOT NULL,
+        clock_offset_s BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS tokens (
         token_hash TEXT PRIMARY KEY,
         partner_id TEXT NOT NULL REFERENCES partners (partner_id),
         scopes TEXT NOT NULL,
+        consent_id TEXT,
+        customer_id TEXT,
+        code_hash TEXT,
         expires_at BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS customers (
         partner_id TEXT NOT NULL REFERENCES partners (partner_id),
@@ -162,6 +167,37 @@ TABLES = (
         error TEXT,
         duration_ms INTEGER NOT NULL,
         PRIMARY KEY (event_id, attempt))""",
+    """CREATE TABLE IF NOT EXISTS consents (
+        consent_id TEXT PRIMARY KEY,
+        partner_id TEXT NOT NULL REFERENCES partners (partner_id),
+        status TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        customer_id TEXT,
+        account_ids TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        transaction_from_date TEXT,
+        transaction_to_date TEXT,
+        created_at TEXT NOT NULL,
+        status_updated_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS authorization_codes (
+        code_hash TEXT PRIMARY KEY,
+        partner_id TEXT NOT NULL REFERENCES partners (partner_id),
+        consent_id TEXT NOT NULL REFERENCES consents (consent_id),
+        customer_id TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL,
+        code_challenge TEXT,
+        code_challenge_method TEXT,
+        expires_at BIGINT NOT NULL,
+        used INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS refresh_tokens (
+        token_hash TEXT PRIMARY KEY,
+        partner_id TEXT NOT NULL REFERENCES partners (partner_id),
+        consent_id TEXT NOT NULL REFERENCES consents (consent_id),
+        customer_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        revoked INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS consents_by_partner ON consents (partner_id, created_at)",
     "CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, next_attempt_ms)",
     "CREATE INDEX IF NOT EXISTS notifications_by_partner"
     " ON notifications (partner_id, created_us)",
