@@ -27,6 +27,8 @@ from pathlib import Path
 
 import httpx
 
+from sandbox.consent_client import customer_token
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,8 +51,8 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise SystemExit(f"{url} not ready after {timeout} s")
 
 
-def start_sandbox(workdir: Path) -> tuple[subprocess.Popen, str, str]:
-    """The sandbox on a fresh SQLite database with one partner; returns (process, url, token)."""
+def start_sandbox(workdir: Path) -> tuple[subprocess.Popen, str, dict, str]:
+    """The sandbox on a fresh SQLite database with one partner: (process, url, partner, db)."""
     db = f"sqlite:///{workdir / 'bench.db'}"
     created = subprocess.run(
         [sys.executable, "-m", "sandbox.cli", "partner", "create", "bench", "--db", db, "--json"],
@@ -64,9 +66,17 @@ def start_sandbox(workdir: Path) -> tuple[subprocess.Popen, str, str]:
     )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/contracts", proc)
-    token = httpx.post(url + "/oauth2/token", data={"grant_type": "client_credentials"},
-                       auth=(partner["client_id"], partner["client_secret"])).json()
-    return proc, url, token["access_token"]
+    return proc, url, partner, db
+
+
+def accounts_of(db: str, partner_id: str) -> list[dict]:
+    from sandbox.store import open_store
+
+    async def read():
+        async with open_store(db) as store:
+            return await store.accounts(partner_id, customer_id=None, after=0, limit=10_000)
+
+    return asyncio.run(read())
 
 
 def start_mock(workdir: Path) -> tuple[subprocess.Popen, str]:
@@ -154,9 +164,10 @@ async def hammer(url: str, path: str, headers: dict, seconds: float, connections
     }
 
 
-def transfer_requests(url: str, token: str, accounts: list[str]):
+def transfer_requests(url: str, tokens: dict[str, str], accounts: list[str]):
     """Transfers of 0.01 back and forth among `accounts`, each with its own request id, so every
-    one is a new order: validated, locked, booked, recorded for idempotency."""
+    one is a new order: validated, locked, booked, recorded for idempotency. Each carries the
+    token of its payer's consent (`tokens`: account id → token)."""
     host = url.removeprefix("http://").split(":")[0]
 
     def make(n: int) -> bytes:
@@ -166,7 +177,8 @@ def transfer_requests(url: str, token: str, accounts: list[str]):
             "amount": {"amount": "0.01", "currency": "CNY"},
         }).encode()
         return (f"POST /payments/v1/transfers HTTP/1.1\r\nHost: {host}\r\n"
-                f"Authorization: Bearer {token}\r\nX-Request-ID: bench-{n}\r\n"
+                f"Authorization: Bearer {tokens[accounts[n % len(accounts)]]}\r\n"
+                f"X-Request-ID: bench-{n}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
                 ).encode() + body
 
@@ -188,17 +200,24 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        sandbox, sandbox_url, token = start_sandbox(workdir)
+        sandbox, sandbox_url, partner, db = start_sandbox(workdir)
         mock, mock_url = start_mock(workdir)
         try:
+            # Reads and payments need a customer's consent: tokens through the headless path.
+            first = customer_token(sandbox_url, partner["client_id"], partner["client_secret"])
+            token = first["access_token"]
             account = httpx.get(sandbox_url + "/accounts/v1/accounts?limit=1",
                                 headers={"Authorization": f"Bearer {token}"}).json()
             account_id = account["items"][0]["account_id"]
             path = f"/accounts/v1/accounts/{account_id}/balance"
-            listed = httpx.get(sandbox_url + "/accounts/v1/accounts?limit=100",
-                               headers={"Authorization": f"Bearer {token}"}).json()["items"]
-            payers = [a["account_id"] for a in listed if a["account_class"] == "BASIC"]
-            transfers = transfer_requests(sandbox_url, token, payers)
+            basic = [a for a in accounts_of(db, partner["partner_id"])
+                     if a["account_class"] == "BASIC"]
+            holders = {a["customer_id"] for a in basic}
+            by_holder = {c: customer_token(sandbox_url, partner["client_id"],
+                                           partner["client_secret"],
+                                           customer_id=c)["access_token"] for c in holders}
+            tokens = {a["account_id"]: by_holder[a["customer_id"]] for a in basic}
+            transfers = transfer_requests(sandbox_url, tokens, list(tokens))
             targets = {
                 "sandbox": (sandbox_url, {"Authorization": f"Bearer {token}"}, None),
                 "connexion --mock": (mock_url, {}, None),

@@ -28,38 +28,51 @@ def _check(response: httpx.Response, step: str) -> dict:
     return response.json()
 
 
+def authorised_code(client: httpx.Client, client_id: str, client_secret: str, *,
+                    customer_id: str | None = None, permissions: list[str] | None = None,
+                    account_ids: list[str] | None = None,
+                    verifier: str | None = None) -> dict:
+    """{"code", "redirect_uri", "code_verifier", "consent_id", "customer_id"}: a consent for
+    `permissions` (all by default) approved headlessly by `customer_id` (the partner's first
+    customer by default), with a PKCE S256 challenge of `verifier` (a new one by default)."""
+    auth = (client_id, client_secret)
+    token = _check(client.post("/oauth2/token", auth=auth, data={
+        "grant_type": "client_credentials", "scope": "consents"}), "client credentials")
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    request = {"permissions": permissions or list(PERMISSIONS)}
+    consent = _check(client.post("/consents/v1/consents", json=request, headers=headers),
+                     "creating the consent")
+    verifier = verifier or secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    decision = {"decision": "approve", "code_challenge": challenge,
+                "code_challenge_method": "S256"}
+    if customer_id:
+        decision["customer_id"] = customer_id
+    if account_ids:
+        decision["account_ids"] = account_ids
+    result = _check(client.post(
+        f"/consents/v1/consents/{consent['consent_id']}/authorisation", json=decision,
+        headers=headers), "authorising the consent")
+    return {"code": result["code"], "redirect_uri": result["redirect_uri"],
+            "code_verifier": verifier, "consent_id": consent["consent_id"],
+            "customer_id": result["customer_id"]}
+
+
 def customer_token(base_url: str, client_id: str, client_secret: str, *,
                    customer_id: str | None = None, permissions: list[str] | None = None,
                    account_ids: list[str] | None = None,
                    client: httpx.Client | None = None) -> dict:
-    """{"access_token", "refresh_token", "consent_id", "customer_id", ...}: a consent created
-    for `permissions` (all by default), approved headlessly by `customer_id` (the partner's
-    first customer by default) with PKCE, and its code exchanged."""
+    """{"access_token", "refresh_token", "consent_id", "customer_id", ...}: the code of
+    `authorised_code` exchanged at the token endpoint."""
     own = client is None
     client = client or httpx.Client(base_url=base_url, timeout=30)
     try:
-        auth = (client_id, client_secret)
-        token = _check(client.post("/oauth2/token", auth=auth, data={
-            "grant_type": "client_credentials", "scope": "consents"}), "client credentials")
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
-        request = {"permissions": permissions or list(PERMISSIONS)}
-        consent = _check(client.post("/consents/v1/consents", json=request, headers=headers),
-                         "creating the consent")
-        verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(
-            hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-        decision = {"decision": "approve", "code_challenge": challenge,
-                    "code_challenge_method": "S256"}
-        if customer_id:
-            decision["customer_id"] = customer_id
-        if account_ids:
-            decision["account_ids"] = account_ids
-        result = _check(client.post(
-            f"/consents/v1/consents/{consent['consent_id']}/authorisation", json=decision,
-            headers=headers), "authorising the consent")
-        return _check(client.post("/oauth2/token", auth=auth, data={
-            "grant_type": "authorization_code", "code": result["code"],
-            "redirect_uri": result["redirect_uri"], "code_verifier": verifier}),
+        code = authorised_code(client, client_id, client_secret, customer_id=customer_id,
+                               permissions=permissions, account_ids=account_ids)
+        return _check(client.post("/oauth2/token", auth=(client_id, client_secret), data={
+            "grant_type": "authorization_code", "code": code["code"],
+            "redirect_uri": code["redirect_uri"], "code_verifier": code["code_verifier"]}),
             "exchanging the code")
     except httpx.HTTPError as exc:
         raise ConsentFlowError(f"cannot reach the sandbox at {base_url}: {exc}") from exc

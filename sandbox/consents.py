@@ -122,8 +122,14 @@ def new_consent_id() -> str:
 
 async def create(store, now: dt.datetime, partner_id: str, request: dict) -> dict:
     permissions = list(dict.fromkeys(request["permissions"]))
-    expires_at = (dt.datetime.fromisoformat(request["expires_at"]) if "expires_at" in request
-                  else now + DEFAULT_VALIDITY)
+    try:
+        expires_at = (dt.datetime.fromisoformat(request["expires_at"]) if "expires_at" in request
+                      else now + DEFAULT_VALIDITY)
+        if expires_at.tzinfo is None:
+            raise ValueError("no offset")
+    except ValueError:
+        raise InvalidOrder("INVALID_EXPIRY", "expires_at must be a date-time with an offset, "
+                           "e.g. 2027-02-25T00:00:00+08:00.", field="body.expires_at") from None
     if not now < expires_at <= now + dt.timedelta(days=366):
         raise InvalidOrder("INVALID_EXPIRY", "expires_at must be in the future and within a "
                            "year.", field="body.expires_at")

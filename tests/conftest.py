@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -160,12 +161,89 @@ def partner(server):
     return create_partner(server.db, "acme")
 
 
+def bank_rows(db: str, partner_id: str) -> tuple[list[dict], list[dict]]:
+    """The partner's customers and accounts, read from its database (as the bank sees them)."""
+    import asyncio
+
+    from sandbox.store import open_store
+
+    async def read():
+        async with open_store(db) as store:
+            return (await store.customers(partner_id, after=0, limit=10_000),
+                    await store.accounts(partner_id, customer_id=None, after=0, limit=10_000))
+
+    return asyncio.run(read())
+
+
+class EveryCustomerConsents(httpx.Auth):
+    """A partner app whose customers have all consented to everything: each request carries the
+    token of the customer it concerns (the account's holder, the payer), obtained through the
+    headless consent path on first use, and the client-credentials token (every scope) where no
+    customer is concerned."""
+
+    ACCOUNT = re.compile(r"/accounts/v1/accounts/(acc_[0-9a-f]{16})")
+    CUSTOMER = re.compile(r"/accounts/v1/customers/(cus_[0-9a-f]{16})")
+
+    def __init__(self, base_url: str, db: str, partner: dict):
+        self.base_url, self.db, self.partner = base_url, db, partner
+        self.client_token = get_token(base_url, partner)
+        self.tokens: dict[str, str] = {}
+        self.holders: dict[str, str] = {}
+
+    def holder(self, account_id: str) -> str | None:
+        if account_id not in self.holders:  # accounts opened since: read the bank again
+            _, accounts = bank_rows(self.db, self.partner["partner_id"])
+            self.holders = {a["account_id"]: a["customer_id"] for a in accounts}
+        return self.holders.get(account_id)
+
+    def customer_of(self, request: httpx.Request) -> str | None:
+        path = request.url.path
+        if match := self.ACCOUNT.match(path):
+            return self.holder(match[1])
+        if match := self.CUSTOMER.match(path):
+            return match[1]
+        if path == "/accounts/v1/accounts" and "customer_id" in request.url.params:
+            return request.url.params["customer_id"]
+        if path == "/payments/v1/transfers" and request.method == "POST":
+            try:
+                return self.holder(json.loads(request.content)["debtor_account_id"])
+            except (ValueError, KeyError, TypeError):
+                return None
+        return None
+
+    def token_for(self, customer_id: str) -> str:
+        if customer_id not in self.tokens:
+            from sandbox.consent_client import customer_token
+
+            self.tokens[customer_id] = customer_token(
+                self.base_url, self.partner["client_id"], self.partner["client_secret"],
+                customer_id=customer_id)["access_token"]
+        return self.tokens[customer_id]
+
+    def warm(self, account_ids) -> EveryCustomerConsents:
+        """Fetch the holders' tokens now, so requests about these accounts need no I/O to
+        authenticate (and the auth can serve an AsyncClient)."""
+        for account_id in account_ids:
+            self.token_for(self.holder(account_id))
+        return self
+
+    def auth_flow(self, request: httpx.Request):
+        customer_id = self.customer_of(request)
+        token = self.client_token if customer_id is None else self.token_for(customer_id)
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
+def partner_client(server, partner: dict) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=30,
+                        auth=EveryCustomerConsents(server.url, server.db, partner))
+
+
 @pytest.fixture
 def client(server, partner):
-    """An httpx client on the server, authenticated as partner acme with every scope."""
-    token = get_token(server.url, partner)
-    with httpx.Client(base_url=server.url,
-                      headers={"Authorization": f"Bearer {token}"}) as client:
+    """An httpx client on the server for partner acme, every customer of which has consented
+    to everything (see EveryCustomerConsents)."""
+    with partner_client(server, partner) as client:
         yield client
 
 
@@ -182,9 +260,11 @@ def all_pages(client: httpx.Client, path: str, **params) -> list[dict]:
 
 
 @pytest.fixture
-def accounts(client):
+def accounts(server, partner):
     """The partner's accounts by class, and each online account's bound Type I account."""
-    listed = all_pages(client, "/accounts/v1/accounts", limit=100)
+    from sandbox.handlers.accounts import account_resource
+
+    listed = [account_resource(row) for row in bank_rows(server.db, partner["partner_id"])[1]]
     by_number = {a["account_number"]: a for a in listed}
     grouped = {cls: [a for a in listed if a["account_class"] == cls]
                for cls in ("I", "II", "III", "BASIC")}

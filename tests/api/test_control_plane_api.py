@@ -30,7 +30,7 @@ def test_the_control_plane_wants_an_operator_key_not_a_partner_token(server, cli
     assert_problem(httpx.get(server.url + path), 401, "UNAUTHENTICATED")
     assert_problem(httpx.get(server.url + path, headers={"X-Operator-Key": "opk_guess"}), 401,
                    "INVALID_OPERATOR_KEY")
-    partner_token = client.headers["Authorization"].removeprefix("Bearer ")
+    partner_token = client.auth.client_token
     assert_problem(httpx.get(server.url + path, headers={"X-Operator-Key": partner_token}), 401,
                    "INVALID_OPERATOR_KEY")
     assert operator.get(path.removeprefix("/sandbox/v1")).status_code == 200

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from conftest import all_pages, cli, create_partner, get_token, postgres_schema
+from conftest import all_pages, bank_rows, cli, create_partner, partner_client, postgres_schema
 
 pytestmark = pytest.mark.slow
 
 
 def snapshot(server, name: str = "acme") -> dict:
-    """Everything partner `name` can read, as the wire shows it."""
+    """Everything partner `name` can read with its customers' consents, as the wire shows it."""
     partner = create_partner(server.db, name)
-    headers = {"Authorization": f"Bearer {get_token(server.url, partner)}"}
-    with httpx.Client(base_url=server.url, headers=headers) as client:
-        accounts = all_pages(client, "/accounts/v1/accounts", limit=100)
+    customer_ids = [c["customer_id"] for c in bank_rows(server.db, partner["partner_id"])[0]]
+    with partner_client(server, partner) as client:
+        accounts = [a for customer_id in customer_ids
+                    for a in all_pages(client, "/accounts/v1/accounts", limit=100,
+                                       customer_id=customer_id)]
         return {
-            "customers": all_pages(client, "/accounts/v1/customers", limit=100),
+            "customers": [client.get(f"/accounts/v1/customers/{customer_id}").json()
+                          for customer_id in customer_ids],
             "accounts": accounts,
             "transactions": {
                 a["account_id"]: all_pages(

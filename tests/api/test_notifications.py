@@ -9,7 +9,7 @@ import json
 
 import httpx
 import pytest
-from conftest import create_partner, free_port, get_token
+from conftest import EveryCustomerConsents, bank_rows, create_partner, free_port, get_token
 from receiver import Receiver, signature_verifies, wait_for
 from test_accounts_api import assert_problem
 from test_payments_api import balance, fen, ledger_is_balanced, new_id, pay
@@ -225,12 +225,12 @@ def test_due_notifications_survive_a_kill_and_no_attempt_is_sent_twice(
     slow = {"SANDBOX_NOTIFY_BACKOFF": "1,1,1,1,1,1,1,1,1,1"}
     first = start_server(db_url, env=slow)
     partner = create_partner(db_url, "acme")
-    headers = {"Authorization": f"Bearer {get_token(first.url, partner)}"}
+    debtor, creditor = [a["account_id"] for a in bank_rows(db_url, partner["partner_id"])[1]
+                        if a["account_class"] == "I"][:2]
+    auth = EveryCustomerConsents(first.url, db_url, partner).warm([debtor])
     port = free_port()  # the receiver's, not listening yet: every attempt is refused
-    with httpx.Client(base_url=first.url, headers=headers) as client:
+    with httpx.Client(base_url=first.url, auth=auth) as client:
         register(client, f"http://127.0.0.1:{port}/hooks/payments")
-        listed = client.get("/accounts/v1/accounts", params={"limit": 100}).json()["items"]
-        debtor, creditor = [a["account_id"] for a in listed if a["account_class"] == "I"][:2]
         paid = [pay(client, debtor, {"account_id": creditor}, "1.00").json()["payment_id"]
                 for _ in range(20)]
         queued = client.get("/payments/v1/notifications", params={"limit": 100}).json()
@@ -243,7 +243,7 @@ def test_due_notifications_survive_a_kill_and_no_attempt_is_sent_twice(
 
     receiver = receivers(port=port)
     second, third = start_server(db_url, env=slow), start_server(db_url, env=slow)
-    with httpx.Client(base_url=second.url, headers=headers) as client:
+    with httpx.Client(base_url=second.url, auth=auth) as client:
         wait_for(lambda: len({r.event_id for r in receiver.acknowledged()}) == 20,
                  timeout=60, what="all 20 events after the restart")
         items = client.get("/payments/v1/notifications", params={"limit": 100}).json()["items"]

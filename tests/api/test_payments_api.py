@@ -8,9 +8,10 @@ import itertools
 
 import httpx
 import pytest
-from conftest import create_partner, get_token
+from conftest import bank_rows, create_partner, get_token
 from test_accounts_api import assert_problem
 
+from sandbox.consent_client import customer_token
 from sandbox.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -197,13 +198,17 @@ def test_a_missing_request_id_is_400(client, accounts):
     assert_problem(response, 400, "VALIDATION_FAILED", "header.X-Request-ID")
 
 
-def test_another_partners_account_cannot_pay_or_be_paid(server, client, accounts):
+def test_another_partners_account_cannot_pay_or_be_paid(server, client, partner, accounts):
     other = create_partner(server.db, "globex")
-    with httpx.Client(base_url=server.url, headers={
-            "Authorization": f"Bearer {get_token(server.url, other)}"}) as theirs:
-        foreign = theirs.get("/accounts/v1/accounts").json()["items"][0]["account_id"]
-    mine = accounts["I"][0]["account_id"]
-    assert_problem(pay(client, foreign, {"account_id": mine}, "1.00"), 404,
-                   "ACCOUNT_NOT_FOUND", "body.debtor_account_id")
-    assert_problem(pay(client, mine, {"account_id": foreign}, "1.00"), 404,
+    foreign = bank_rows(server.db, other["partner_id"])[1][0]["account_id"]
+    mine = accounts["I"][0]
+    # A customer's consent can only name that customer's accounts: another partner's is not
+    # among them (and looks exactly like one that does not exist).
+    token = customer_token(server.url, partner["client_id"], partner["client_secret"],
+                           customer_id=mine["customer_id"])["access_token"]
+    with httpx.Client(base_url=server.url,
+                      headers={"Authorization": f"Bearer {token}"}) as holder:
+        assert_problem(pay(holder, foreign, {"account_id": mine["account_id"]}, "1.00"), 403,
+                       "ACCOUNT_NOT_IN_CONSENT", "body.debtor_account_id")
+    assert_problem(pay(client, mine["account_id"], {"account_id": foreign}, "1.00"), 404,
                    "ACCOUNT_NOT_FOUND", "body.creditor.account_id")

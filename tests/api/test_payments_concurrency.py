@@ -24,7 +24,7 @@ import random
 
 import httpx
 import pytest
-from conftest import all_pages, balances, create_partner, get_token
+from conftest import EveryCustomerConsents, balances, bank_rows, create_partner
 
 from sandbox.money import Fen, to_yuan
 from sandbox.store import open_store
@@ -66,15 +66,16 @@ def plan_sends(rng: random.Random, orders) -> list[tuple[int, int]]:
     return sends
 
 
-async def fire(urls: list[str], token: str, orders, sends) -> list[tuple[int, httpx.Response]]:
-    """Send everything with at most IN_FLIGHT requests open; (order index, response) each."""
+async def fire(urls: list[str], auth: httpx.Auth, orders,
+               sends) -> list[tuple[int, httpx.Response]]:
+    """Send everything with at most IN_FLIGHT requests open; (order index, response) each.
+    `auth` gives each transfer the token of its payer's consent."""
     gate = asyncio.Semaphore(IN_FLIGHT)
-    headers = {"Authorization": f"Bearer {token}"}
     timeout = httpx.Timeout(60)
     limits = httpx.Limits(max_connections=IN_FLIGHT)
-    async with (httpx.AsyncClient(base_url=urls[0], headers=headers, timeout=timeout,
+    async with (httpx.AsyncClient(base_url=urls[0], auth=auth, timeout=timeout,
                                   limits=limits) as first,
-                httpx.AsyncClient(base_url=urls[1], headers=headers, timeout=timeout,
+                httpx.AsyncClient(base_url=urls[1], auth=auth, timeout=timeout,
                                   limits=limits) as second):
         clients = (first, second)
 
@@ -102,7 +103,7 @@ async def ledger_check(db: str, partner_id: str) -> dict:
 class TwoServers:
     servers: list
     partner: dict
-    token: str
+    auth: EveryCustomerConsents  # holds every payer's token, fetched up front
     client: httpx.Client  # on the second server
     account_ids: list[str]  # ten accounts without class caps, Type I first
 
@@ -111,26 +112,27 @@ class TwoServers:
 def two_servers(db_url, start_server):
     servers = [start_server(db_url), start_server(db_url)]
     partner = create_partner(db_url, "acme")
-    token = get_token(servers[0].url, partner, "payments accounts")
-    with httpx.Client(base_url=servers[1].url,
-                      headers={"Authorization": f"Bearer {token}"}) as client:
-        uncapped = [a for a in all_pages(client, "/accounts/v1/accounts", limit=100)
-                    if a["account_class"] in ("I", "BASIC") and a["status"] == "active"]
-        assert len(uncapped) >= 10
-        # Mostly Type I accounts, whose balances are small enough to run dry.
-        chosen = sorted(uncapped, key=lambda a: a["account_class"] != "I")[:10]
-        yield TwoServers(servers, partner, token, client, [a["account_id"] for a in chosen])
+    uncapped = [a for a in bank_rows(db_url, partner["partner_id"])[1]
+                if a["account_class"] in ("I", "BASIC") and a["status"] == "active"]
+    assert len(uncapped) >= 10
+    # Mostly Type I accounts, whose balances are small enough to run dry.
+    chosen = [a["account_id"] for a in sorted(uncapped,
+                                              key=lambda a: a["account_class"] != "I")[:10]]
+    # Tokens from the first server, used on both: one database, one truth.
+    auth = EveryCustomerConsents(servers[0].url, db_url, partner).warm(chosen)
+    with httpx.Client(base_url=servers[1].url, auth=auth) as client:
+        yield TwoServers(servers, partner, auth, client, chosen)
 
 
 def test_five_hundred_concurrent_transfers_on_two_servers_conserve_money(db_url, two_servers):
-    servers, partner, token = two_servers.servers, two_servers.partner, two_servers.token
+    servers, partner, auth = two_servers.servers, two_servers.partner, two_servers.auth
     client, account_ids = two_servers.client, two_servers.account_ids
     start = balances(client, account_ids)
     rng = random.Random(PLAN_SEED)
     orders = plan_orders(rng, start)
     sends = plan_sends(rng, orders)
     assert len(sends) > ORDERS
-    results = asyncio.run(fire([s.url for s in servers], token, orders, sends))
+    results = asyncio.run(fire([s.url for s in servers], auth, orders, sends))
     end = balances(client, account_ids)
 
     by_request = collections.defaultdict(list)
@@ -180,7 +182,7 @@ def test_tries_of_one_order_racing_on_two_servers_all_answer_with_its_one_paymen
         order = (f"same-{number}", {
             "debtor_account_id": debtor, "creditor": {"account_id": creditor},
             "amount": {"amount": to_yuan(amount), "currency": "CNY"}})
-        tries = asyncio.run(fire(urls, two_servers.token, [order], [(0, n % 2) for n in range(6)]))
+        tries = asyncio.run(fire(urls, two_servers.auth, [order], [(0, n % 2) for n in range(6)]))
         answers = [response for _, response in tries]
         assert [r.status_code for r in answers] == [201] * 6, [r.text for r in answers]
         assert len({r.json()["payment_id"] for r in answers}) == 1

@@ -22,7 +22,7 @@ import threading
 
 import httpx
 import pytest
-from conftest import balances, create_partner, get_token
+from conftest import EveryCustomerConsents, balances, bank_rows, create_partner
 
 from sandbox.money import to_yuan
 from sandbox.store import open_store
@@ -41,9 +41,9 @@ class Burst(threading.Thread):
     `answers` maps each request id to its body and what came back: the 201 payment, a 422, or
     the transport error the kill caused."""
 
-    def __init__(self, url: str, token: str, account_ids: list[str], prefix: str):
+    def __init__(self, url: str, auth: httpx.Auth, account_ids: list[str], prefix: str):
         super().__init__(daemon=True)
-        self.url, self.token, self.account_ids, self.prefix = url, token, account_ids, prefix
+        self.url, self.auth, self.account_ids, self.prefix = url, auth, account_ids, prefix
         self.orders: dict[str, dict] = {}
         self.acknowledged: dict[str, dict] = {}
         self.refused: set[str] = set()
@@ -60,8 +60,7 @@ class Burst(threading.Thread):
 
     async def burst(self):
         rng = random.Random(self.prefix)
-        async with httpx.AsyncClient(base_url=self.url, timeout=30,
-                                     headers={"Authorization": f"Bearer {self.token}"},
+        async with httpx.AsyncClient(base_url=self.url, timeout=30, auth=self.auth,
                                      limits=httpx.Limits(max_connections=IN_FLIGHT)) as client:
 
             async def worker():
@@ -114,20 +113,19 @@ def test_payments_acknowledged_before_a_kill_survive_it_and_retries_find_the_res
         db_url, start_server):
     server = start_server(db_url)
     partner = create_partner(db_url, "acme")
-    token = get_token(server.url, partner, "payments accounts")
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=server.url, headers=headers) as client:
-        accounts = client.get("/accounts/v1/accounts", params={"limit": 100}).json()["items"]
-        account_ids = [a["account_id"] for a in accounts
-                       if a["account_class"] == "I" and a["status"] == "active"][:10]
-        assert len(account_ids) == 10
+    account_ids = [a["account_id"] for a in bank_rows(db_url, partner["partner_id"])[1]
+                   if a["account_class"] == "I" and a["status"] == "active"][:10]
+    assert len(account_ids) == 10
+    # Every payer's token, fetched up front; tokens outlive the server (they are in the db).
+    auth = EveryCustomerConsents(server.url, db_url, partner).warm(account_ids)
+    with httpx.Client(base_url=server.url, auth=auth) as client:
         start = balances(client, account_ids)
     history = asyncio.run(movements_and_payments(db_url, partner["partner_id"]))["movements"]
 
     # Killed a few times over: the kill rarely lands between a commit and its answer, and
     # each round gives it another chance to.
     for round_ in range(KILLS):
-        burst = Burst(server.url, token, account_ids, f"kill{round_}")
+        burst = Burst(server.url, auth, account_ids, f"kill{round_}")
         burst.start()
         assert burst.enough.wait(60), burst.failure or "the burst never got going"
         server.proc.kill()  # SIGKILL, in the middle of the burst
@@ -138,10 +136,10 @@ def test_payments_acknowledged_before_a_kill_survive_it_and_retries_find_the_res
         after_kill = asyncio.run(movements_and_payments(db_url, partner["partner_id"]))
 
         server = start_server(db_url)
-        with httpx.Client(base_url=server.url, headers=headers) as client:
+        with httpx.Client(base_url=server.url, auth=auth) as client:
             assert_survived(client, burst, after_kill, history)
 
-    with httpx.Client(base_url=server.url, headers=headers) as client:
+    with httpx.Client(base_url=server.url, auth=auth) as client:
         end = balances(client, account_ids)
     final = asyncio.run(movements_and_payments(db_url, partner["partner_id"]))
     assert final["check"]["total_fen"] == 0

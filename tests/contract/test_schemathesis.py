@@ -17,6 +17,7 @@ checked too, not only their 404s.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import zlib
 from pathlib import Path
@@ -25,9 +26,10 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
-from conftest import Server, cli, create_partner, get_token
+from conftest import Server, bank_rows, cli, create_partner, get_token
 from schemathesis.checks import CHECKS, load_all_checks
 
+from sandbox.consent_client import authorised_code, customer_token
 from sandbox.contracts import Contract, load_contracts
 
 try:  # pytest >= 9.2 keeps a node's id as a structured `_id`
@@ -76,22 +78,15 @@ probes: httpx.Client
 class Sandbox:
     server: Server
     partner: dict
-    token: str  # every scope
+    token: str  # one customer's consent, every permission
+    refresh_token: str  # of that consent
+    client_token: str  # client credentials, every scope, no customer
     real_ids: dict[str, list[str]]  # parameter name -> the partner's identifiers
     applicants: list[dict]  # four factors of customers who may open an account online
-    payers: list[str]  # accounts without class caps and with funds: Type I and BASIC
+    payers: list[str]  # accounts of the token's customer without class caps: Type I and BASIC
+    payees: list[str]  # accounts of other customers without class caps
     operator_key: str  # for the control plane
     operated_ids: dict[str, list[str]]  # a second partner's, for the control plane to act on
-
-
-def _all_pages(client: httpx.Client, path: str) -> list[dict]:
-    items, cursor = [], None
-    while True:
-        page = client.get(path, params={"limit": 100, **({"cursor": cursor} if cursor else {})})
-        page.raise_for_status()
-        items += page.json()["items"]
-        if (cursor := page.json().get("next_cursor")) is None:
-            return items
 
 
 @pytest.fixture(scope="module")
@@ -103,55 +98,71 @@ def sandbox(tmp_path_factory) -> Sandbox:
     probes = httpx.Client(base_url=server.url)
     try:
         partner = create_partner(db, "schemathesis")
-        token = get_token(server.url, partner)
-        with httpx.Client(base_url=server.url + "/accounts/v1",
-                          headers={"Authorization": f"Bearer {token}"}) as client:
-            customers = _all_pages(client, "/customers")
-            accounts = _all_pages(client, "/accounts")
+        client_token = get_token(server.url, partner)
+        customers, accounts = bank_rows(db, partner["partner_id"])
         applicants = [
             {"name": c["name"], "resident_id": c["resident_id"], "mobile": c["mobile"],
-             "bound_card_number": c["other_bank_card"]["card_number"]}
-            for c in customers if c["kind"] == "individual" and "other_bank_card" in c
+             "bound_card_number": c["external_card"]}
+            for c in customers if c["kind"] == "individual" and c["external_card"]
         ]
         assert applicants, "the partner's bank has nobody who can open an account online"
-        payers = [a["account_id"] for a in accounts if a["account_class"] in ("I", "BASIC")]
-        payment_ids, event_ids = _payments_and_events(server.url, token, payers)
-        real_ids = {"customer_id": [c["customer_id"] for c in customers],
-                    "account_id": [a["account_id"] for a in accounts],
-                    "payment_id": payment_ids, "event_id": event_ids}
+        # The fuzzer's token is one customer's, with every permission: the customer with the
+        # most accounts that has one without class caps to pay from.
+        uncapped = [a for a in accounts if a["account_class"] in ("I", "BASIC")]
+        holders = {a["customer_id"] for a in uncapped}
+        holder = max(sorted(holders), key=lambda c: sum(a["customer_id"] == c for a in accounts))
+        consent = customer_token(server.url, partner["client_id"], partner["client_secret"],
+                                 customer_id=holder)
+        token = consent["access_token"]
+        payers = [a["account_id"] for a in uncapped if a["customer_id"] == holder]
+        payees = [a["account_id"] for a in uncapped if a["customer_id"] != holder]
+        payment_ids, event_ids = _payments_and_events(server.url, token, payers[0], payees[0])
+        real_ids = {"customer_id": [holder],
+                    "account_id": [a["account_id"] for a in accounts
+                                   if a["customer_id"] == holder],
+                    "payment_id": payment_ids, "event_id": event_ids,
+                    # Not the token's own consent: fuzzing may revoke these.
+                    "consent_id": _consents(server.url, partner)}
         # The control plane freezes accounts and closes payments: let it act on a partner of
         # its own, so what it does cannot change what the other contracts' fuzzing expects.
         operated = create_partner(db, "operated")
-        with httpx.Client(base_url=server.url + "/accounts/v1", headers={
-                "Authorization": f"Bearer {get_token(server.url, operated)}"}) as client:
-            operated_ids = {"partner_id": [operated["partner_id"]],
-                            "account_id": [a["account_id"]
-                                           for a in _all_pages(client, "/accounts")]}
+        operated_accounts = bank_rows(db, operated["partner_id"])[1]
+        operated_ids = {"partner_id": [operated["partner_id"]],
+                        "account_id": [a["account_id"] for a in operated_accounts]}
         operator = json.loads(cli("operator", "create", "fuzzer", "--db", db, "--json").stdout)
         operated_ids["payment_id"] = _held_payments(server.url, operator["operator_key"],
-                                                    get_token(server.url, operated),
-                                                    operated["partner_id"],
-                                                    operated_ids["account_id"])
-        yield Sandbox(server, partner, token, real_ids, applicants, payers,
-                      operator["operator_key"], operated_ids)
+                                                    operated, operated_accounts)
+        yield Sandbox(server, partner, token, consent["refresh_token"], client_token, real_ids,
+                      applicants, payers, payees, operator["operator_key"], operated_ids)
     finally:
         probes.close()
         server.stop()
 
 
-def _payments_and_events(url: str, token: str, payers: list[str]):
+def _consents(url: str, partner: dict) -> list[str]:
+    """An authorised consent and one awaiting its customer, for the consents contract."""
+    with httpx.Client(base_url=url) as client:
+        authorised = authorised_code(client, partner["client_id"], partner["client_secret"])
+        headers = {"Authorization": f"Bearer {get_token(url, partner, 'consents')}"}
+        awaiting = client.post("/consents/v1/consents", headers=headers,
+                               json={"permissions": ["ReadAccounts"]})
+        awaiting.raise_for_status()
+    return [authorised["consent_id"], awaiting.json()["consent_id"]]
+
+
+def _payments_and_events(url: str, token: str, payer: str, payee: str):
     """A few payments (one to another bank) and their notifications, for real ids to fuzz with.
     The callback URL is a closed local port: every delivery attempt is refused, and logged."""
     with httpx.Client(base_url=url + "/payments/v1",
                       headers={"Authorization": f"Bearer {token}"}) as client:
         client.put("/callback", json={"url": "http://127.0.0.1:9/hook"}).raise_for_status()
-        creditors = ({"account_id": payers[1]},
+        creditors = ({"account_id": payee},
                      {"account_number": "6212269458073021579", "bank_code": "102100099996",
                       "name": "王芳"})
         payment_ids = []
         for number, creditor in enumerate(creditors):
             response = client.post("/transfers", headers={"X-Request-ID": f"seed-{number}"},
-                                   json={"debtor_account_id": payers[0], "creditor": creditor,
+                                   json={"debtor_account_id": payer, "creditor": creditor,
                                          "amount": {"amount": "1.00", "currency": "CNY"}})
             response.raise_for_status()
             payment_ids.append(response.json()["payment_id"])
@@ -160,15 +171,20 @@ def _payments_and_events(url: str, token: str, payers: list[str]):
         return payment_ids, [event["event_id"] for event in events]
 
 
-def _held_payments(url: str, operator_key: str, token: str, partner_id: str,
-                   account_ids: list[str]) -> list[str]:
+def _held_payments(url: str, operator_key: str, partner: dict,
+                   accounts: list[dict]) -> list[str]:
     """Payments a risk rule holds, for the control plane to release and reject."""
     with httpx.Client(base_url=url, headers={"X-Operator-Key": operator_key}) as operator:
-        operator.put(f"/sandbox/v1/partners/{partner_id}/controls",
+        operator.put(f"/sandbox/v1/partners/{partner['partner_id']}/controls",
                      json={"large_amount": "0.01", "risk_action": "hold"}).raise_for_status()
     held = []
+    first = accounts[0]["customer_id"]
+    token = customer_token(url, partner["client_id"], partner["client_secret"],
+                           customer_id=first)["access_token"]
+    debtors = [a["account_id"] for a in accounts if a["customer_id"] == first]
+    creditors = [a["account_id"] for a in accounts if a["customer_id"] != first]
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
-        pairs = zip(account_ids, account_ids[1:], strict=False)
+        pairs = [(debtor, creditor) for debtor in debtors for creditor in creditors[:3]]
         for number, (debtor, creditor) in enumerate(pairs):
             response = client.post("/payments/v1/transfers",
                                    headers={"X-Request-ID": f"held-{number}"},
@@ -206,7 +222,10 @@ def config_for(contract: Contract, sandbox: Sandbox) -> schemathesis.Config:
     auth = {}
     for name, scheme in contract.spec.get("components", {}).get("securitySchemes", {}).items():
         if scheme["type"] == "oauth2":
-            auth[name] = {"bearer": sandbox.token}
+            # Consents are the partner's business: a client-credentials token. Everything
+            # else is a customer's: the token of the customer's consent.
+            customerless = contract.name == "consents"
+            auth[name] = {"bearer": sandbox.client_token if customerless else sandbox.token}
         elif scheme["type"] == "apiKey":
             auth[name] = {"api_key": sandbox.operator_key}
         elif scheme["type"] == "http" and scheme["scheme"].lower() == "basic":
@@ -251,11 +270,15 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
     really be valid: a date range in order (OpenAPI 3.0 has no cross-parameter constraints),
     an applicant who exists (four factors that identify one of the partner's customers), and
     a transfer the bank can make (a payer with funds, a payee that exists).
-    Negative cases are left as generated.
+    Negative cases are left as generated, except that opening an account, which needs no
+    customer, always goes with the client-credentials token.
     """
+    label = case.operation.label
+    if label == "POST /account-openings" and "Authorization" in (case.headers or {}):
+        case.headers["Authorization"] = f"Bearer {sandbox.client_token}"
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return
-    label = case.operation.label
+    redirect_uri = sandbox.partner["redirect_uris"][0]
     if label == "GET /accounts/{account_id}/transactions" and case.query:
         first, last = case.query.get("from_date"), case.query.get("to_date")
         if first and last and str(first) > str(last):
@@ -265,21 +288,53 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
         pick = zlib.crc32(repr(sorted(case.body.items())).encode()) % len(sandbox.applicants)
         case.body.update(sandbox.applicants[pick])
     elif label == "POST /transfers" and isinstance(case.body, dict):
-        # A payer that exists and has the funds, a payee that is another account or a bank of
-        # the directory, and an amount (0.01 to 100.00) within any balance the bank generates.
+        # A payer of the token's consent that has the funds, a payee that is another account or
+        # a bank of the directory, and an amount (0.01 to 100.00) within any balance the bank
+        # generates.
         seed = zlib.crc32(repr(case.body).encode())
-        payers = sandbox.payers
-        debtor = payers[seed % len(payers)]
-        case.body["debtor_account_id"] = debtor
+        case.body["debtor_account_id"] = sandbox.payers[seed % len(sandbox.payers)]
         creditor = case.body.get("creditor")
         if isinstance(creditor, dict) and "account_id" in creditor:
-            creditor["account_id"] = payers[(seed % len(payers) + 1) % len(payers)]
+            creditor["account_id"] = sandbox.payees[seed % len(sandbox.payees)]
         elif isinstance(creditor, dict):
             creditor["bank_code"] = "102100099996"
         amount = case.body.get("amount")
         if isinstance(amount, dict):
             fen = 1 + seed % 10000
             amount["amount"] = f"{fen // 100}.{fen % 100:02d}"
+    elif label == "POST /consents" and isinstance(case.body, dict):
+        # An expiry in the coming year; a transaction window in order.
+        if "expires_at" in case.body:
+            soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+            case.body["expires_at"] = soon.isoformat(timespec="seconds")
+        first, last = case.body.get("transaction_from_date"), case.body.get("transaction_to_date")
+        if first and last and str(first) > str(last):
+            case.body["transaction_from_date"], case.body["transaction_to_date"] = last, first
+    elif label == "POST /consents/{consent_id}/authorisation" and isinstance(case.body, dict):
+        # One of the partner's redirect URIs and customers; accounts left to the customer's.
+        if "redirect_uri" in case.body:
+            case.body["redirect_uri"] = redirect_uri
+        # The customer whose accounts the fuzzer knows, and so whose accounts consents offer.
+        case.body["customer_id"] = sandbox.real_ids["customer_id"][0]
+        case.body.pop("account_ids", None)
+    elif label in ("GET /oauth2/authorize", "POST /oauth2/authorize"):
+        # The partner's client id and redirect URI: anything else is an error page (400) on
+        # purpose, never a redirect to an unregistered address.
+        params = case.query if label.startswith("GET") else case.body
+        if isinstance(params, dict):
+            params["client_id"] = sandbox.partner["client_id"]
+            params["redirect_uri"] = redirect_uri
+    elif label == "POST /oauth2/token" and isinstance(case.body, dict):
+        # A code or refresh token that is live, for the grants that need one.
+        grant = case.body.get("grant_type")
+        if grant == "authorization_code":
+            with httpx.Client(base_url=sandbox.server.url) as client:
+                code = authorised_code(client, sandbox.partner["client_id"],
+                                       sandbox.partner["client_secret"])
+            case.body.update(code=code["code"], redirect_uri=code["redirect_uri"],
+                             code_verifier=code["code_verifier"])
+        elif grant == "refresh_token":
+            case.body["refresh_token"] = sandbox.refresh_token
 
 
 def _secured_by_oauth2_only(operation) -> bool:
