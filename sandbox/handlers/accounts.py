@@ -94,12 +94,11 @@ async def list_customers(token_info: dict, limit: int = 20, cursor: str | None =
 
 
 async def get_customer(token_info: dict, customer_id: str) -> Response:
-    consent = _consent(token_info, "ReadAccounts")
     row = await request.state.store.customer(token_info["sub"], customer_id)
     if row is None:
         raise NotFound("CUSTOMER_NOT_FOUND", f"No customer {customer_id} for this partner.",
                        field="path.customer_id")
-    _check_customer(consent, customer_id, "path.customer_id")
+    _check_customer(_consent(token_info, "ReadAccounts"), customer_id, "path.customer_id")
     return respond(customer_resource(row))
 
 

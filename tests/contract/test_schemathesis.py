@@ -87,6 +87,8 @@ class Sandbox:
     payees: list[str]  # accounts of other customers without class caps
     operator_key: str  # for the control plane
     operated_ids: dict[str, list[str]]  # a second partner's, for the control plane to act on
+    consenter_token: str  # a third partner's client-credentials token, for the consents
+    consenter_ids: dict[str, list[str]]  # that partner's consents, first customer, accounts
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +122,7 @@ def sandbox(tmp_path_factory) -> Sandbox:
         real_ids = {"customer_id": [holder],
                     "account_id": [a["account_id"] for a in accounts
                                    if a["customer_id"] == holder],
-                    "payment_id": payment_ids, "event_id": event_ids,
-                    # Not the token's own consent: fuzzing may revoke these.
-                    "consent_id": _consents(server.url, partner)}
+                    "payment_id": payment_ids, "event_id": event_ids}
         # The control plane freezes accounts and closes payments: let it act on a partner of
         # its own, so what it does cannot change what the other contracts' fuzzing expects.
         operated = create_partner(db, "operated")
@@ -132,8 +132,18 @@ def sandbox(tmp_path_factory) -> Sandbox:
         operator = json.loads(cli("operator", "create", "fuzzer", "--db", db, "--json").stdout)
         operated_ids["payment_id"] = _held_payments(server.url, operator["operator_key"],
                                                     operated, operated_accounts)
+        # Fuzzing the consents revokes consents it finds (lists lead it to them): let it work
+        # on a partner of its own, so the fuzzer's token above stays valid.
+        consenter = create_partner(db, "consenter")
+        first = bank_rows(db, consenter["partner_id"])[0][0]["customer_id"]
+        consenter_ids = {"consent_id": _consents(server.url, consenter),
+                         "customer_id": [first],
+                         "account_id": [a["account_id"]
+                                        for a in bank_rows(db, consenter["partner_id"])[1]
+                                        if a["customer_id"] == first]}
         yield Sandbox(server, partner, token, consent["refresh_token"], client_token, real_ids,
-                      applicants, payers, payees, operator["operator_key"], operated_ids)
+                      applicants, payers, payees, operator["operator_key"], operated_ids,
+                      get_token(server.url, consenter), consenter_ids)
     finally:
         probes.close()
         server.stop()
@@ -225,14 +235,15 @@ def config_for(contract: Contract, sandbox: Sandbox) -> schemathesis.Config:
             # Consents are the partner's business: a client-credentials token. Everything
             # else is a customer's: the token of the customer's consent.
             customerless = contract.name == "consents"
-            auth[name] = {"bearer": sandbox.client_token if customerless else sandbox.token}
+            auth[name] = {"bearer": sandbox.consenter_token if customerless else sandbox.token}
         elif scheme["type"] == "apiKey":
             auth[name] = {"api_key": sandbox.operator_key}
         elif scheme["type"] == "http" and scheme["scheme"].lower() == "basic":
             auth[name] = {"username": sandbox.partner["client_id"],
                           "password": sandbox.partner["client_secret"]}
     parameters = {parameter["name"] for _, _, parameter in parameters_of(contract)}
-    real = sandbox.operated_ids if contract.name == "sandbox" else sandbox.real_ids
+    real = {"sandbox": sandbox.operated_ids,
+            "consents": sandbox.consenter_ids}.get(contract.name, sandbox.real_ids)
     known = {name: ids for name, ids in real.items() if name in parameters}
     data = {
         "seed": SEED,
@@ -315,7 +326,7 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
         if "redirect_uri" in case.body:
             case.body["redirect_uri"] = redirect_uri
         # The customer whose accounts the fuzzer knows, and so whose accounts consents offer.
-        case.body["customer_id"] = sandbox.real_ids["customer_id"][0]
+        case.body["customer_id"] = sandbox.consenter_ids["customer_id"][0]
         case.body.pop("account_ids", None)
     elif label in ("GET /oauth2/authorize", "POST /oauth2/authorize"):
         # The partner's client id and redirect URI: anything else is an error page (400) on
