@@ -4,13 +4,11 @@ and load tests that need customers' tokens."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 
 import httpx
 
-from sandbox.consents import PERMISSIONS
+from sandbox.consents import PERMISSIONS, s256_challenge
 
 
 class ConsentFlowError(Exception):
@@ -43,8 +41,7 @@ def authorised_code(client: httpx.Client, client_id: str, client_secret: str, *,
     consent = _check(client.post("/consents/v1/consents", json=request, headers=headers),
                      "creating the consent")
     verifier = verifier or secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(
-        hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    challenge = s256_challenge(verifier)
     decision = {"decision": "approve", "code_challenge": challenge,
                 "code_challenge_method": "S256"}
     if customer_id:

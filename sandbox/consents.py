@@ -77,7 +77,7 @@ def scopes_for(permissions: list[str]) -> list[str]:
 
 def covers(consent: dict, permission: str, now: dt.datetime, *,
            account_id: str | None = None, from_date: str | None = None,
-           to_date: str | None = None) -> None:
+           to_date: str | None = None, account_field: str = "path.account_id") -> None:
     """Raises ConsentRefusal unless the (authorised, live) consent grants `permission`, on
     `account_id`, for transactions between `from_date` and `to_date` (ISO dates)."""
     status = effective_status(consent, now)
@@ -92,7 +92,7 @@ def covers(consent: dict, permission: str, now: dt.datetime, *,
         raise ConsentRefusal(
             "ACCOUNT_NOT_IN_CONSENT",
             f"Account {account_id} is not among the accounts of consent "
-            f"{consent['consent_id']}.", field="path.account_id")
+            f"{consent['consent_id']}.", field=account_field)
     first, last = consent["transaction_from_date"], consent["transaction_to_date"]
     if first and from_date is not None and from_date < first:
         raise ConsentRefusal("OUTSIDE_CONSENT_PERIOD", f"Consent {consent['consent_id']} covers "
@@ -102,13 +102,22 @@ def covers(consent: dict, permission: str, now: dt.datetime, *,
                              f"transactions to {last}.", field="query.to_date")
 
 
+def s256_challenge(verifier: str) -> str:
+    """RFC 7636: BASE64URL(SHA256(verifier)), unpadded."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def new_pkce() -> tuple[str, str]:
+    """(verifier, S256 challenge): what a client makes before sending a customer to authorise."""
+    verifier = secrets.token_urlsafe(48)
+    return verifier, s256_challenge(verifier)
+
+
 def pkce_matches(verifier: str, challenge: str, method: str) -> bool:
-    """RFC 7636: S256 compares BASE64URL(SHA256(verifier)) with the challenge; plain, as is."""
-    if method == "S256":
-        digest = hashlib.sha256(verifier.encode("ascii")).digest()
-        computed = base64.urlsafe_b64encode(digest).decode().rstrip("=")
-        return hmac.compare_digest(computed, challenge)
-    return hmac.compare_digest(verifier, challenge)
+    """RFC 7636: S256 compares the verifier's challenge with the one sent; plain, as is."""
+    computed = s256_challenge(verifier) if method == "S256" else verifier
+    return hmac.compare_digest(computed, challenge)
 
 
 # -- the flow, over the store ------------------------------------------------------------------

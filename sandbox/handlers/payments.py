@@ -28,13 +28,8 @@ def _answer(payment: dict, replayed: bool, status: int) -> Response:
 
 async def create_transfer(token_info: dict, body: dict) -> Response:
     state = request.state
-    try:
-        consents.require(token_info, state.clock, "InitiatePayments",
-                         account_id=body["debtor_account_id"])
-    except consents.ConsentRefusal as exc:
-        if exc.field == "path.account_id":
-            exc.field = "body.debtor_account_id"
-        raise
+    consents.require(token_info, state.clock, "InitiatePayments",
+                     account_id=body["debtor_account_id"], account_field="body.debtor_account_id")
     payment, replayed = await payments.post_transfer(
         state.store, state.clock, token_info["sub"], request.headers["x-request-id"], body,
         interbank_delay=state.settings.interbank_delay)

@@ -4,10 +4,7 @@ by the partner's clock, and a consent's reach: its customer, its accounts, its p
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import secrets
 import urllib.parse
 
 import httpx
@@ -16,16 +13,11 @@ from conftest import bank_rows, cli, create_partner, get_token
 from test_accounts_api import assert_problem
 
 from sandbox.consent_client import authorised_code, customer_token
+from sandbox.consents import new_pkce
 
 pytestmark = pytest.mark.slow
 
 REDIRECT = "http://127.0.0.1:8080/callback"
-
-
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 @pytest.fixture
@@ -61,7 +53,7 @@ def test_the_headless_path_gives_a_token_bound_to_the_customer_and_consent(
     customers, accounts = bank_rows(server.db, partner["partner_id"])
     customer = customers[1]["customer_id"]
     theirs = [a["account_id"] for a in accounts if a["customer_id"] == customer]
-    verifier, challenge = pkce()
+    verifier, challenge = new_pkce()
     answer = partner_client.post(f"/consents/v1/consents/{consent['consent_id']}/authorisation",
                                  json={"customer_id": customer, "decision": "approve",
                                        "state": "abc", "code_challenge": challenge,
@@ -140,7 +132,7 @@ def test_the_authorisation_page_requires_pkce_and_a_registered_redirect_uri(
     assert urllib.parse.parse_qs(back.query)["error"] == ["invalid_request"]
     assert urllib.parse.parse_qs(back.query)["state"] == ["s-1"]
     # A redirect URI the partner did not register is never redirected to.
-    _, challenge = pkce()
+    _, challenge = new_pkce()
     elsewhere = httpx.get(server.url + "/oauth2/authorize", params={
         **query, "code_challenge": challenge, "redirect_uri": "http://evil.example/cb"})
     assert_problem(elsewhere, 400, "INVALID_REDIRECT_URI", "query.redirect_uri")
@@ -237,7 +229,7 @@ def test_a_token_reaches_only_its_consents_accounts_and_dates(server, partner, p
     other = next(a["account_id"] for a in accounts if a["customer_id"] != holder)
     consent = new_consent(partner_client, permissions=["ReadAccounts", "ReadTransactions"],
                           transaction_from_date="2026-10-01")
-    verifier, challenge = pkce()
+    verifier, challenge = new_pkce()
     result = partner_client.post(
         f"/consents/v1/consents/{consent['consent_id']}/authorisation",
         json={"customer_id": holder, "decision": "approve", "account_ids": mine[:1],

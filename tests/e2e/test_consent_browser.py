@@ -4,9 +4,7 @@ the partner's consent request to the partner's redirect endpoint and the custome
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -20,8 +18,11 @@ import flask
 import httpx
 import pytest
 from conftest import IN_CI, create_partner, free_port
+from receiver import wait_for
 from websockets.sync.client import connect
 from werkzeug.serving import make_server
+
+from sandbox.consents import new_pkce
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium")
@@ -68,13 +69,7 @@ class Browser:
 
     @staticmethod
     def _until(condition, what: str, timeout: float = TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        return wait_for(condition, timeout, what)
 
     def call(self, method: str, **params) -> dict:
         self.next_id += 1
@@ -206,12 +201,6 @@ def read_consent(server, cc_token: str, consent_id: str) -> dict:
     return response.json()
 
 
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
 def open_authorisation_page(browser: Browser, server, partner: dict, redirect_uri: str,
                             consent_id: str, state: str, challenge: str) -> None:
     query = urllib.parse.urlencode({
@@ -253,7 +242,7 @@ def offered_accounts(browser: Browser) -> list[list]:
 def test_a_customer_authorises_a_consent_in_a_real_browser(browser, callback, sandbox):
     server, partner, cc_token = sandbox
     consent_id = request_consent(server, cc_token)
-    verifier, challenge = pkce()
+    verifier, challenge = new_pkce()
     state = secrets.token_urlsafe(16)
 
     open_authorisation_page(browser, server, partner, callback.url, consent_id, state, challenge)
@@ -317,7 +306,7 @@ def test_a_customer_authorises_a_consent_in_a_real_browser(browser, callback, sa
 def test_a_refused_consent_returns_to_the_partner_with_access_denied(browser, callback, sandbox):
     server, partner, cc_token = sandbox
     consent_id = request_consent(server, cc_token)
-    _, challenge = pkce()
+    _, challenge = new_pkce()
     state = secrets.token_urlsafe(16)
 
     open_authorisation_page(browser, server, partner, callback.url, consent_id, state, challenge)
@@ -336,7 +325,7 @@ def test_a_refused_consent_returns_to_the_partner_with_access_denied(browser, ca
 def test_a_wrong_password_shows_an_error_and_no_redirect(browser, callback, sandbox):
     server, partner, cc_token = sandbox
     consent_id = request_consent(server, cc_token)
-    _, challenge = pkce()
+    _, challenge = new_pkce()
 
     open_authorisation_page(browser, server, partner, callback.url, consent_id,
                             secrets.token_urlsafe(16), challenge)
