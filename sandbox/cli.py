@@ -9,10 +9,13 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
+import textwrap
 
 from sandbox import __version__
 from sandbox.settings import Settings, SettingsError
+from sandbox.verify.documents import DocumentError
 
 PROG = "openbank-sandbox"
 
@@ -160,6 +163,43 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    if args.receiver:
+        from sandbox.verify import receiver
+
+        if not args.signing_secret:
+            raise DocumentError("--receiver needs --signing-secret (the secret the sandbox "
+                                "answered PUT /payments/v1/callback with)")
+        return receiver.command(args.receiver, args.signing_secret,
+                                junit_xml=args.junit_xml, timeout=args.timeout)
+    from sandbox.verify import fuzz
+
+    if not args.contract or not args.base_url:
+        raise DocumentError("verify needs --contract and --base-url "
+                            "(or --receiver URL --signing-secret SECRET)")
+    return fuzz.command(args.contract, args.base_url, headers=args.header or [],
+                        junit_xml=args.junit_xml, max_examples=args.max_examples,
+                        seed=args.seed, timeout=args.timeout, phases=args.phases,
+                        workers=args.workers)
+
+
+def cmd_contracts_lint(args: argparse.Namespace) -> int:
+    from sandbox.verify import lint
+
+    return lint.command(args.paths, fmt=args.format)
+
+
+def cmd_contracts_diff(args: argparse.Namespace) -> int:
+    from sandbox.verify import diff
+
+    return diff.command(args.old, args.new, fmt=args.format)
+
+
+def _paragraphs(*paragraphs: str) -> str:
+    return "\n\n".join(textwrap.fill(p, width=min(shutil.get_terminal_size().columns, 100) - 2)
+                       for p in paragraphs)
+
+
 def _db_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="database URL: sqlite:///rel.db, sqlite:////abs/path.db, "
                         "postgresql://user@host/db (env SANDBOX_DB; default sqlite:///sandbox.db)")
@@ -239,6 +279,82 @@ def build_parser() -> argparse.ArgumentParser:
                        "http://127.0.0.1:8000)")
     token.add_argument("--json", action="store_true", help="print the result as JSON")
     token.set_defaults(handler=cmd_token)
+
+    verify = commands.add_parser(
+        "verify", help="fuzz a running server against an OpenAPI 3 contract",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_paragraphs(
+            "Fuzz a running server against an OpenAPI 3 contract with schemathesis: the "
+            "contract's examples, coverage (boundaries, missing and wrong parameters), random "
+            "fuzzing and stateful scenarios along its links; schema-valid and schema-invalid "
+            "requests; every check (server errors, undocumented status codes and content "
+            "types, response schemas and headers, valid data refused, invalid data accepted, "
+            "authentication ignored). A 422 to schema-valid data is a business refusal, not a "
+            "violation; a 400 to it is.",
+            "With --receiver, check a partner's notification receiver instead: it must "
+            "acknowledge a notification signed as the sandbox signs them and its retry, and "
+            "refuse unsigned, malformed, wrongly signed, tampered, stale and replayed ones.",
+            "Exit status: 0 conforms, 1 violations found, 2 usage error (unreadable contract, "
+            "unreachable server)."),
+        epilog="examples:\n"
+        "  openbank-sandbox verify --contract accounts \\\n"
+        "      --base-url http://127.0.0.1:8000/accounts/v1 \\\n"
+        "      --header \"Authorization: Bearer $TOKEN\" --junit-xml verify.xml\n"
+        "  openbank-sandbox verify --contract ./openapi.yaml --base-url http://127.0.0.1:5000\n"
+        "  openbank-sandbox verify --receiver http://127.0.0.1:5000/hooks/payments \\\n"
+        "      --signing-secret $SECRET")
+    verify.add_argument("--contract", metavar="PATH|NAME",
+                        help="an OpenAPI 3 file (YAML or JSON), or the name of one of the "
+                        "sandbox's contracts (accounts, payments, consents, platform, sandbox)")
+    verify.add_argument("--base-url", metavar="URL",
+                        help="where the contract's paths are served, e.g. "
+                        "http://127.0.0.1:8000/accounts/v1")
+    verify.add_argument("--header", action="append", metavar="'K: V'",
+                        help="a header sent with every request, e.g. credentials; repeat for "
+                        "several")
+    verify.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML report")
+    verify.add_argument("--max-examples", type=int, default=50, metavar="N",
+                        help="random requests per operation in the fuzzing phase (default 50)")
+    verify.add_argument("--seed", type=int, metavar="N",
+                        help="fix the random choices: the same seed sends the same requests")
+    verify.add_argument("--phases", default="examples,coverage,fuzzing,stateful",
+                        metavar="P,...", help="which of examples,coverage,fuzzing,stateful "
+                        "to run (default all)")
+    verify.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="operations tested at once (default 1)")
+    verify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="per request (default 10)")
+    verify.add_argument("--receiver", metavar="URL",
+                        help="check a notification receiver at URL instead of a contract")
+    verify.add_argument("--signing-secret", metavar="SECRET",
+                        help="with --receiver: the callback's signing secret")
+    verify.set_defaults(handler=cmd_verify)
+
+    contracts = commands.add_parser(
+        "contracts", help="lint contracts and find breaking changes between two versions",
+        description="Check OpenAPI contracts without a server.")
+    contract_commands = contracts.add_subparsers(dest="contracts_command", metavar="COMMAND",
+                                                 required=True)
+    lint = contract_commands.add_parser(
+        "lint", help="validate documents and the house rules",
+        description="Validate OpenAPI 3.0 documents against the specification's schema and the "
+        "house rules: every operation has an operationId, a summary and documented 4xx "
+        "responses that use the Problem schema (RFC 7807); every example validates against its "
+        "schema; money fields use the Money schema. Exit 0 clean, 1 findings, 2 unreadable.")
+    lint.add_argument("paths", nargs="*", metavar="PATH",
+                      help="files or directories (default: the sandbox's contracts/)")
+    lint.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    lint.set_defaults(handler=cmd_contracts_lint)
+    diff = contract_commands.add_parser(
+        "diff", help="report breaking and non-breaking changes from OLD to NEW",
+        description="Compare two versions of a contract. Breaking changes are those that can "
+        "break a client written against OLD: a removed operation, response or property; a new "
+        "required parameter or property; a narrowed type or enum; a tightened pattern or "
+        "bound; changed security. Exit 0 no breaking change, 1 breaking, 2 unreadable.")
+    diff.add_argument("old", metavar="OLD", help="the earlier version (file, or contract name)")
+    diff.add_argument("new", metavar="NEW", help="the later version (file, or contract name)")
+    diff.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    diff.set_defaults(handler=cmd_contracts_diff)
     return parser
 
 
@@ -252,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
+    except DocumentError as exc:  # a document or URL a contract check cannot use
+        command = " ".join(filter(None, (args.command, getattr(args, "contracts_command", None))))
+        print(f"{PROG} {command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -21,7 +21,7 @@ import hmac
 import secrets
 import urllib.parse
 
-from sandbox.rules import ConflictingRequest, InvalidOrder, Refusal, UnknownResource
+from sandbox.rules import ConflictingRequest, Refusal, UnknownResource
 
 AWAITING = "AWAITING_AUTHORISATION"
 AUTHORISED = "AUTHORISED"
@@ -137,15 +137,15 @@ async def create(store, now: dt.datetime, partner_id: str, request: dict) -> dic
         if expires_at.tzinfo is None:
             raise ValueError("no offset")
     except ValueError:
-        raise InvalidOrder("INVALID_EXPIRY", "expires_at must be a date-time with an offset, "
-                           "e.g. 2027-02-25T00:00:00+08:00.", field="body.expires_at") from None
+        raise Refusal("INVALID_EXPIRY", "expires_at must be a date-time with an offset, "
+                      "e.g. 2027-02-25T00:00:00+08:00.", field="body.expires_at") from None
     if not now < expires_at <= now + dt.timedelta(days=366):
-        raise InvalidOrder("INVALID_EXPIRY", "expires_at must be in the future and within a "
-                           "year.", field="body.expires_at")
+        raise Refusal("INVALID_EXPIRY", "expires_at must be in the future and within a "
+                      "year.", field="body.expires_at")
     first, last = request.get("transaction_from_date"), request.get("transaction_to_date")
     if first and last and first > last:
-        raise InvalidOrder("INVALID_DATE_RANGE", "transaction_from_date is after "
-                           "transaction_to_date.", field="body.transaction_from_date")
+        raise Refusal("INVALID_DATE_RANGE", "transaction_from_date is after "
+                      "transaction_to_date.", field="body.transaction_from_date")
     offered = list(dict.fromkeys(request.get("account_ids", [])))
     for account_id in offered:
         if await store.account(partner_id, account_id) is None:

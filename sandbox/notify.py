@@ -50,6 +50,13 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
+def next_second_ms(timestamp: float) -> int:
+    """The start of the second after `timestamp`, in ms: an attempt made then is signed with a
+    later `t` than one made at `timestamp`, so no two attempts of an event share a signature
+    and a receiver may refuse a repeated one as a replay."""
+    return (int(timestamp) + 1) * 1000
+
+
 def verify(secret: str, body: bytes, header: str, *, now: float | None = None,
            tolerance: int = TOLERANCE_S) -> None:
     """Raises SignatureError unless `header` signs exactly `body` with `secret`, recently."""
@@ -120,13 +127,14 @@ class Dispatcher:
             error = "no callback URL is registered"
         else:
             body = row["body"].encode()
+            signed_at = int(self.clock.timestamp())
             headers = {
                 "Content-Type": "application/json",
                 "User-Agent": "openbank-sandbox-notifications/1",
                 "X-Sandbox-Event-Id": row["event_id"],
                 "X-Sandbox-Event-Type": row["type"],
                 "X-Sandbox-Delivery-Attempt": str(attempt),
-                SIGNATURE_HEADER: sign(row["secret"], body, int(self.clock.timestamp())),
+                SIGNATURE_HEADER: sign(row["secret"], body, signed_at),
             }
             try:
                 response = await self.client.post(url, content=body, headers=headers)
@@ -139,7 +147,8 @@ class Dispatcher:
         if acknowledged:
             status, next_ms = "delivered", 0
         elif retries_done <= len(self.backoff):
-            status, next_ms = "pending", int((now + self.backoff[retries_done - 1]) * 1000)
+            status, next_ms = "pending", max(int((now + self.backoff[retries_done - 1]) * 1000),
+                                             next_second_ms(now))
         else:
             status, next_ms = "failed", 0
         await self.store.record_delivery(

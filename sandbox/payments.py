@@ -28,7 +28,7 @@ from sandbox import ledger, notify
 from sandbox.bank.directory import BY_CODE, SANDBOX_BANK_CODE
 from sandbox.clock import Clock
 from sandbox.money import Fen, to_yuan
-from sandbox.rules import ConflictingRequest, InvalidOrder, Refusal, UnknownResource
+from sandbox.rules import ConflictingRequest, Refusal, UnknownResource
 from sandbox.rules.limits import Usage, check_active, check_credit, check_debit
 from sandbox.rules.risk import (
     RiskRefusal,
@@ -90,8 +90,8 @@ async def post_transfer(store: Store, clock: Clock, partner_id: str, request_id:
     digest = request_hash(body)
     amount = Fen.from_yuan(body["amount"]["amount"])
     if amount <= 0:
-        raise InvalidOrder("AMOUNT_NOT_POSITIVE", "The amount must be more than 0.00.",
-                           field="body.amount.amount")
+        raise Refusal("AMOUNT_NOT_POSITIVE", "The amount must be more than 0.00.",
+                      field="body.amount.amount")
     try:
         async with store.transaction() as tx:
             existing = await store.payment_by_request(tx, partner_id, request_id)

@@ -179,10 +179,10 @@ def unhandled_error(request: ConnexionRequest, exc: Exception) -> ConnexionRespo
 def refusal(request: ConnexionRequest, exc) -> ConnexionResponse:
     """A domain rule's refusal (sandbox.rules.Refusal and kin) as a problem."""
     from sandbox.consents import ConsentRefusal
-    from sandbox.rules import ConflictingRequest, InvalidOrder, UnknownResource
+    from sandbox.rules import ConflictingRequest, UnknownResource
 
     status = 422
-    for cls, code in ((InvalidOrder, 400), (ConsentRefusal, 403), (UnknownResource, 404),
+    for cls, code in ((ConsentRefusal, 403), (UnknownResource, 404),
                       (ConflictingRequest, 409)):
         if isinstance(exc, cls):
             status = code

@@ -12,7 +12,7 @@ from sandbox.bank.generate import SANDBOX_BIN
 from sandbox.handlers import respond
 from sandbox.money import to_yuan
 from sandbox.pagination import decode_cursor, page
-from sandbox.problems import BadRequest, NotFound, Unprocessable
+from sandbox.problems import NotFound, Unprocessable
 from sandbox.rules.account_class import AccountClass
 from sandbox.security.tokens import new_secret
 
@@ -144,8 +144,9 @@ async def list_transactions(
     from_date = from_date.isoformat() if hasattr(from_date, "isoformat") else from_date
     to_date = to_date.isoformat() if hasattr(to_date, "isoformat") else to_date
     if from_date and to_date and from_date > to_date:
-        raise BadRequest("INVALID_DATE_RANGE", f"from_date {from_date} is after to_date {to_date}.",
-                         field="query.from_date")
+        raise Unprocessable("INVALID_DATE_RANGE",
+                            f"from_date {from_date} is after to_date {to_date}.",
+                            field="query.from_date")
     account = await _account(token_info["sub"], account_id)
     consent = _consent(token_info, "ReadTransactions", account_id=account_id,
                        from_date=from_date, to_date=to_date)
@@ -164,10 +165,10 @@ async def list_transactions(
 async def open_account(token_info: dict, body: dict) -> Response:
     partner_id = token_info["sub"]
     if not ids.is_valid_resident_id(body["resident_id"]):
-        raise BadRequest("INVALID_RESIDENT_ID", "The resident ID fails the GB 11643 check "
+        raise Unprocessable("INVALID_RESIDENT_ID", "The resident ID fails the GB 11643 check "
                          "(area code, birth date or check digit).", field="body.resident_id")
     if not ids.is_valid_unionpay_card(body["bound_card_number"]):
-        raise BadRequest("INVALID_CARD_NUMBER", "The card number fails the Luhn check.",
+        raise Unprocessable("INVALID_CARD_NUMBER", "The card number fails the Luhn check.",
                          field="body.bound_card_number")
     if body["bound_card_number"].startswith(SANDBOX_BIN):
         raise Unprocessable("BOUND_CARD_SAME_BANK", "Online accounts are bound to a card of "

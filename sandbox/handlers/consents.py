@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from sandbox import consents
 from sandbox.handlers import respond
-from sandbox.problems import BadRequest, NotFound
+from sandbox.problems import NotFound, Unprocessable
 
 BASE_PATH = "/consents/v1"
 
@@ -78,7 +78,7 @@ async def revoke_consent(token_info: dict, consent_id: str) -> Response:
 
 def check_redirect_uri(partner: dict, redirect_uri: str, field: str) -> None:
     if redirect_uri not in partner["redirect_uris"].split():
-        raise BadRequest("INVALID_REDIRECT_URI", f"{redirect_uri!r} is not a redirect URI "
+        raise Unprocessable("INVALID_REDIRECT_URI", f"{redirect_uri!r} is not a redirect URI "
                          "registered for this partner (openbank-sandbox partner create "
                          "--redirect-uri).", field=field)
 

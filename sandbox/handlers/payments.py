@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 
 import orjson
 from connexion import request
@@ -15,7 +16,7 @@ from sandbox.handlers import respond
 from sandbox.notify import new_secret
 from sandbox.pagination import decode_cursor, page
 from sandbox.payments import payment_resource
-from sandbox.problems import NotFound
+from sandbox.problems import NotFound, Unprocessable
 
 BASE_PATH = "/payments/v1"
 
@@ -82,6 +83,11 @@ async def get_callback(token_info: dict) -> Response:
 
 async def register_callback(token_info: dict, body: dict) -> Response:
     state = request.state
+    try:  # the pattern admits the shape of a bracketed IPv6 host, not that it is one
+        _ = urllib.parse.urlsplit(body["url"]).port  # raises on a bad host or port
+    except ValueError as exc:
+        raise Unprocessable("INVALID_CALLBACK_URL", f"The URL cannot be delivered to: {exc}.",
+                            field="body.url") from None
     row = await state.store.set_callback(token_info["sub"], body["url"], new_secret(),
                                          state.clock.now().isoformat(timespec="seconds"))
     return respond(_callback_resource(row))
@@ -149,7 +155,7 @@ async def get_notification(token_info: dict, event_id: str) -> Response:
 async def redeliver_notification(token_info: dict, event_id: str) -> Response:
     state = request.state
     if not await state.store.redeliver(token_info["sub"], event_id,
-                                       int(state.clock.timestamp() * 1000)):
+                                       notify.next_second_ms(state.clock.timestamp())):
         raise NotFound("NOTIFICATION_NOT_FOUND", f"No notification {event_id} for this "
                        "partner.", field="path.event_id")
     state.worker.wake()

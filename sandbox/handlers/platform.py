@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from sandbox import consents, pages
 from sandbox.handlers import respond
 from sandbox.handlers.consents import authorisation_result, check_redirect_uri
-from sandbox.problems import BadRequest, Unauthenticated
+from sandbox.problems import BadRequest, Unauthenticated, Unprocessable
 from sandbox.security import tokens
 
 #: The password of every synthetic customer on the authorisation page (documented).
@@ -149,11 +149,11 @@ _FLOW = ("response_type", "client_id", "redirect_uri", "consent_id", "state", "c
 async def _flow(params: dict) -> tuple[dict, dict | None, Response | None]:
     """(partner, consent, None) for a request the page may serve; (partner, None, redirect)
     for one to send back to the partner with an OAuth2 error. An unknown client or redirect
-    URI is never redirected (RFC 6749 §4.1.2.1): it is a 400 problem here."""
+    URI is never redirected (RFC 6749 §4.1.2.1): it is a 422 problem here."""
     store = request.state.store
     partner = await store.partner_by_client_id(params["client_id"])
     if partner is None:
-        raise BadRequest("INVALID_CLIENT", f"No client {params['client_id']!r}.",
+        raise Unprocessable("INVALID_CLIENT", f"No client {params['client_id']!r}.",
                          field="query.client_id")
     check_redirect_uri(partner, params["redirect_uri"], "query.redirect_uri")
 

@@ -2,8 +2,8 @@
 
 A rule that says no raises a `Refusal` (with a stable code), never an HTTP error:
 
-    Refusal                 the bank refuses a well-formed order (422)
-    ├── InvalidOrder        the order itself is wrong (400)
+    Refusal                 the bank refuses an order that keeps the contract (422): the
+                            payer lacks the funds, a date range is backwards, an amount is 0.00
     ├── ConsentRefusal      a customer's consent does not cover it (403; sandbox.consents)
     ├── UnknownResource     it names something this partner does not have (404)
     └── ConflictingRequest  it conflicts with what exists: a request id reused for a different
@@ -19,10 +19,6 @@ class Refusal(Exception):
         self.code = code
         self.detail = detail
         self.field = field
-
-
-class InvalidOrder(Refusal):
-    pass
 
 
 class UnknownResource(Refusal):

@@ -292,7 +292,7 @@ def test_a_date_range_the_wrong_way_round_is_400(server, partner, client):
     account = first_account(server, partner)["account_id"]
     response = client.get(f"/accounts/v1/accounts/{account}/transactions",
                           params={"from_date": "2026-10-31", "to_date": "2026-10-01"})
-    assert_problem(response, 400, "INVALID_DATE_RANGE", "query.from_date")
+    assert_problem(response, 422, "INVALID_DATE_RANGE", "query.from_date")
 
 
 @pytest.mark.parametrize("cursor", ("bm9wZQ", "!!!", "A"))
@@ -374,8 +374,8 @@ def test_opening_an_account_online_with_matching_four_factors(server, partner, c
     ({"mobile": "13800000000"}, 422, "FOUR_FACTOR_MISMATCH", None),
     ({"name": "不是本人"}, 422, "FOUR_FACTOR_MISMATCH", None),
     ({"resident_id": "11010519491231002X"}, 422, "FOUR_FACTOR_MISMATCH", None),
-    ({"resident_id": "110105194912310021"}, 400, "INVALID_RESIDENT_ID", "body.resident_id"),
-    ({"bound_card_number": "last digit off by one"}, 400, "INVALID_CARD_NUMBER",
+    ({"resident_id": "110105194912310021"}, 422, "INVALID_RESIDENT_ID", "body.resident_id"),
+    ({"bound_card_number": "last digit off by one"}, 422, "INVALID_CARD_NUMBER",
      "body.bound_card_number"),
     ({"bound_card_number": "6235011993399821601"}, 422, "BOUND_CARD_SAME_BANK",
      "body.bound_card_number"),

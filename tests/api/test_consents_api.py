@@ -135,7 +135,7 @@ def test_the_authorisation_page_requires_pkce_and_a_registered_redirect_uri(
     _, challenge = new_pkce()
     elsewhere = httpx.get(server.url + "/oauth2/authorize", params={
         **query, "code_challenge": challenge, "redirect_uri": "http://evil.example/cb"})
-    assert_problem(elsewhere, 400, "INVALID_REDIRECT_URI", "query.redirect_uri")
+    assert_problem(elsewhere, 422, "INVALID_REDIRECT_URI", "query.redirect_uri")
     assert "location" not in elsewhere.headers
     page = httpx.get(server.url + "/oauth2/authorize",
                      params={**query, "code_challenge": challenge, "code_challenge_method": "S256"})
@@ -289,15 +289,17 @@ def test_a_consent_of_partner_a_is_nothing_to_partner_b(server, partner, partner
     assert partner_client.get(f"/consents/v1/consents/{a_token['consent_id']}").status_code == 200
 
 
-def test_bad_consent_requests_are_400_and_create_nothing(partner_client):
-    for request, code, field in (
+def test_bad_consent_requests_are_refused_and_create_nothing(partner_client):
+    """400 for what breaks the contract's schema, 422 for what keeps it but cannot be."""
+    for request, status, code, field in (
             ({"permissions": ["ReadAccounts"], "expires_at": "2020-01-01T00:00:00+08:00"},
-             "INVALID_EXPIRY", "body.expires_at"),
+             422, "INVALID_EXPIRY", "body.expires_at"),
             ({"permissions": ["ReadAccounts"], "transaction_from_date": "2026-10-02",
-              "transaction_to_date": "2026-10-01"}, "INVALID_DATE_RANGE",
+              "transaction_to_date": "2026-10-01"}, 422, "INVALID_DATE_RANGE",
              "body.transaction_from_date"),
-            ({"permissions": []}, "VALIDATION_FAILED", "body.permissions"),
-            ({"permissions": ["ReadEverything"]}, "VALIDATION_FAILED", "body.permissions.0")):
-        assert_problem(partner_client.post("/consents/v1/consents", json=request), 400, code,
-                       field)
+            ({"permissions": []}, 400, "VALIDATION_FAILED", "body.permissions"),
+            ({"permissions": ["ReadEverything"]}, 400, "VALIDATION_FAILED",
+             "body.permissions.0")):
+        assert_problem(partner_client.post("/consents/v1/consents", json=request), status,
+                       code, field)
     assert partner_client.get("/consents/v1/consents").json()["items"] == []

@@ -9,9 +9,9 @@ check schemathesis has, and must pass them all.
 
 Requests carry a valid token with every scope, and HTTP Basic client credentials on the token
 endpoint, whose form is fuzzed like any body. `ignored_auth` probes only apiKey and HTTP
-schemes, so `ignored_oauth2_auth` below does the same for the OAuth2-secured operations. Half
-the generated identifiers are the partner's real ones, so the read operations' 200 answers are
-checked too, not only their 404s.
+schemes, so `ignored_oauth2_auth` (from `openbank-sandbox verify`) does the same for the
+OAuth2-secured operations. Half the generated identifiers are the partner's real ones, so the
+read operations' 200 answers are checked too, not only their 404s.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 
 from sandbox.consent_client import authorised_code, customer_token
 from sandbox.contracts import Contract, load_contracts
+from sandbox.verify.fuzz import ignored_oauth2_auth  # noqa: F401 - registers the check
 
 try:  # pytest >= 9.2 keeps a node's id as a structured `_id`
     from _pytest.nodeid import coerce_node_id
@@ -65,13 +66,8 @@ REQUIRED_CHECKS = {
     "not_a_server_error", "status_code_conformance", "content_type_conformance",
     "response_schema_conformance", "response_headers_conformance", "positive_data_acceptance",
     "negative_data_rejection", "missing_required_header", "unsupported_method", "ignored_auth",
-    "ignored_oauth2_auth",  # ours, below
+    "ignored_oauth2_auth",  # ours, from sandbox.verify.fuzz
 }
-
-
-# The connection our own check probes the server with (a check gets no fixtures); opened and
-# closed by the `sandbox` fixture.
-probes: httpx.Client
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,8 +92,6 @@ def sandbox(tmp_path_factory) -> Sandbox:
     """One server for the module, and what the fuzzer should know about its partner's bank."""
     db = f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'sandbox.db'}"
     server = Server(db)
-    global probes
-    probes = httpx.Client(base_url=server.url)
     try:
         partner = create_partner(db, "schemathesis")
         client_token = get_token(server.url, partner)
@@ -145,7 +139,6 @@ def sandbox(tmp_path_factory) -> Sandbox:
                       applicants, payers, payees, operator["operator_key"], operated_ids,
                       get_token(server.url, consenter), consenter_ids)
     finally:
-        probes.close()
         server.stop()
 
 
@@ -346,41 +339,6 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
                              code_verifier=code["code_verifier"])
         elif grant == "refresh_token":
             case.body["refresh_token"] = sandbox.refresh_token
-
-
-def _secured_by_oauth2_only(operation) -> bool:
-    raw = operation.schema.raw_schema
-    schemes = raw.get("components", {}).get("securitySchemes", {})
-    requirements = operation.definition.raw.get("security", raw.get("security", []))
-    return bool(requirements) and all(
-        requirement and all(schemes[name]["type"] == "oauth2" for name in requirement)
-        for requirement in requirements
-    )
-
-
-@schemathesis.check
-def ignored_oauth2_auth(ctx, response, case):
-    """`ignored_auth`, for OAuth2 tokens: answered 2xx, the same request with no token or with
-    one the sandbox never issued must be a documented 401.
-
-    schemathesis' own `ignored_auth` probes only apiKey and HTTP schemes (see
-    `get_security_parameters`), so it passes every OAuth2-secured operation without a probe.
-    """
-    if not 200 <= response.status_code < 300 or not _secured_by_oauth2_only(case.operation):
-        return None
-    sent = response.request
-    headers = {k: v for k, v in sent.headers.items() if k.lower() != "authorization"}
-    for credentials, authorization in (("no token", None),
-                                       ("an unknown token", "Bearer not-a-sandbox-token")):
-        probe = probes.request(
-            sent.method, sent.url, content=sent.body,
-            headers=headers if authorization is None else {**headers,
-                                                           "Authorization": authorization},
-        )
-        assert probe.status_code == 401, (
-            f"{case.operation.label} answered {probe.status_code} to {credentials}, not 401")
-        case.operation.validate_response(probe)  # the 401 is documented, WWW-Authenticate too
-    return None
 
 
 schema = schemathesis.pytest.from_fixture("contract_schema")

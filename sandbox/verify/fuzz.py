@@ -1,0 +1,282 @@
+"""`openbank-sandbox verify`: fuzz a running server against an OpenAPI 3 contract.
+
+schemathesis does the work (its engine, through the Python API): the contract's own examples,
+the coverage phase (boundaries, missing and wrong-typed parameters, undeclared methods and media
+types), Hypothesis fuzzing, and stateful scenarios along the links it infers; schema-valid and
+schema-invalid requests; every registered check, plus `ignored_oauth2_auth` below, because
+schemathesis probes only apiKey and HTTP schemes for ignored authentication.
+
+One decision differs from schemathesis' defaults, because these are banking APIs: a schema-valid
+request refused with 422 is not a violation. A schema says what is well formed, not whether the
+payer has the funds or the limit allows it; 422 is how a bank says no to a well-formed request
+(RFC 9110 §15.5.21). A 400 to a schema-valid request still is a violation: it means the server
+checks something its contract does not say.
+
+Failures are printed once per (operation, check, what went wrong), each with a curl line that
+reproduces it (credentials masked), then a count by check. Exit 0 conforms, 1 violations or
+errors, 2 usage error (raised as DocumentError).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections import Counter
+from typing import TextIO
+
+import httpx
+import requests
+import schemathesis
+from schemathesis.config import ConfigError
+from schemathesis.engine import events
+from schemathesis.engine import from_schema as engine_for
+
+from sandbox.verify import documents
+from sandbox.verify.report import TestCase, write_junit
+
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+# schemathesis' default for positive data, plus 422: a bank's refusal of a well-formed request.
+POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+PROBE_TIMEOUT_S = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Violation:
+    operation: str
+    check: str
+    title: str
+    message: str
+    status: int | None
+    curl: str
+    phase: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.operation, self.check, self.title
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a verify run found, operation by operation."""
+
+    operations: dict[str, str] = dataclasses.field(default_factory=dict)  # labels tested
+    violations: dict[tuple[str, str, str], Violation] = dataclasses.field(default_factory=dict)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+
+    @property
+    def conforms(self) -> bool:
+        return not self.violations and not self.errors
+
+
+def parse_headers(values: list[str]) -> dict[str, str]:
+    headers = {}
+    for value in values:
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip() or " " in name.strip():
+            raise documents.DocumentError(f"--header {value!r} is not 'Name: value'")
+        headers[name.strip()] = content.strip()
+    return headers
+
+
+def parse_phases(value: str) -> list[str]:
+    phases = [p.strip() for p in value.split(",") if p.strip()]
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown or not phases:
+        raise documents.DocumentError(f"--phases {value!r}: choose from {','.join(PHASES)}")
+    return phases
+
+
+def check_reachable(base_url: str, timeout: float) -> None:
+    if not base_url.startswith(("http://", "https://")):
+        raise documents.DocumentError(f"--base-url {base_url!r} is not an http(s) URL")
+    try:
+        httpx.get(base_url, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise documents.DocumentError(f"cannot reach {base_url}: {exc or type(exc).__name__}"
+                                      ) from None
+
+
+def config(base_url: str, headers: dict[str, str], *, max_examples: int, seed: int | None,
+           timeout: float, phases: list[str], workers: int) -> schemathesis.Config:
+    data: dict = {
+        "base-url": base_url,
+        "request-timeout": timeout,
+        "workers": workers,
+        "generation": {"mode": "all", "max-examples": max_examples, "database": "none",
+                       "deterministic": seed is not None},
+        "phases": {name: {"enabled": name in phases} for name in PHASES},
+        "checks": {"enabled": True,
+                   "positive_data_acceptance": {"expected-statuses": POSITIVE_STATUSES}},
+    }
+    if headers:
+        data["headers"] = headers
+    if seed is not None:
+        data["seed"] = seed
+    return schemathesis.Config.from_dict(data)
+
+
+def run(document: dict, cfg: schemathesis.Config, progress: TextIO | None = None) -> Outcome:
+    """Run every enabled phase against the server; report progress as operations finish."""
+    schema = schemathesis.openapi.from_dict(document, config=cfg)
+    outcome = Outcome()
+    started = time.monotonic()
+    total = len(list(schema.get_all_operations()))
+    try:
+        _consume(engine_for(schema).execute(), outcome, total, progress)
+    except documents.DocumentError:
+        raise
+    except Exception as exc:  # schemathesis itself failed: say so, do not claim conformance
+        outcome.errors.append(f"the fuzzing engine failed: {type(exc).__name__}: {exc}")
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _consume(stream, outcome: Outcome, total: int, progress: TextIO | None) -> None:
+    done: Counter[str] = Counter()
+    for event in stream:
+        if isinstance(event, events.PhaseStarted) and progress is not None \
+                and event.phase.name.value in PHASES:
+            print(f"{event.phase.name.value} phase…", file=progress, flush=True)
+        elif isinstance(event, (events.ScenarioFinished, events.FuzzScenarioFinished)):
+            phase = getattr(event, "phase", None)
+            phase_name = phase.value if phase is not None else "fuzzing"
+            failed = _collect(event.recorder, phase_name, outcome)
+            label = event.recorder.label
+            if event.status.value == "skip" or phase_name == "stateful":
+                continue  # stateful scenarios span operations: their failures name them
+            outcome.operations.setdefault(label, "ok")
+            if progress is not None and isinstance(event, events.ScenarioFinished):
+                done[phase_name] += 1
+                mark = "FAIL" if failed else "ok"
+                print(f"  {phase_name:<9} {done[phase_name]:>3}/{total:<3}  {mark:<4}  {label}",
+                      file=progress, flush=True)
+        elif isinstance(event, events.NonFatalError):
+            outcome.errors.append(f"{event.label}: {_first_line(event.info.message)}")
+        elif isinstance(event, events.FatalError):
+            raise documents.DocumentError(_first_line(str(event.exception)))
+        elif isinstance(event, events.EngineFinished):
+            if event.stop_reason.value == "server_unavailable":
+                outcome.errors.append("the server stopped answering")
+
+
+def _collect(recorder, phase: str, outcome: Outcome) -> bool:
+    outcome.requests += len(recorder.interactions)
+    failed = False
+    for case_id, checks in recorder.checks.items():
+        interaction = recorder.interactions.get(case_id)
+        status = interaction.response.status_code if (interaction and interaction.response) \
+            else None
+        for check in checks:
+            info = check.failure_info
+            if info is None:
+                continue
+            failed = True
+            failure = info.failure
+            violation = Violation(
+                operation=failure.operation or recorder.label, check=check.name,
+                title=failure.title, message=failure.message.strip(), status=status,
+                curl=info.code_sample, phase=phase)
+            outcome.violations.setdefault(violation.key, violation)
+    return failed
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)
+
+
+def render(outcome: Outcome, contract: str, base_url: str, out: TextIO) -> None:
+    violations = sorted(outcome.violations.values(), key=lambda v: (v.operation, v.check))
+    for number, v in enumerate(violations, 1):
+        print(f"\n{number}. {v.operation}: {v.title} [{v.check}]"
+              + (f", answered {v.status}" if v.status else ""), file=out)
+        for line in v.message.splitlines():
+            print(f"   {line}", file=out)
+        print("   reproduce:", file=out)
+        for line in v.curl.splitlines():
+            if line.strip():
+                print(f"     {line.strip()}", file=out)
+    for error in outcome.errors:
+        print(f"\nerror: {error}", file=out)
+    by_check = Counter(v.check for v in violations)
+    print(f"\n{contract} at {base_url}: {len(outcome.operations)} operations, "
+          f"{outcome.requests} requests in {outcome.seconds:.1f} s", file=out)
+    if by_check:
+        print("violations by check:", file=out)
+        for check, count in sorted(by_check.items()):
+            print(f"  {check:<36} {count}", file=out)
+    verdict = ("conforms" if outcome.conforms else
+               f"{len(violations)} violations, {len(outcome.errors)} errors")
+    print(f"result: {verdict}", file=out)
+
+
+def junit_cases(outcome: Outcome, contract: str) -> list[TestCase]:
+    cases = []
+    for label in sorted(set(outcome.operations) | {v.operation for v in
+                                                   outcome.violations.values()}):
+        failures = tuple(
+            (f"{v.check}: {v.title}", f"{v.message}\n\nreproduce: {v.curl}")
+            for v in outcome.violations.values() if v.operation == label)
+        cases.append(TestCase(name=label, classname=contract, failures=failures))
+    for error in outcome.errors:
+        cases.append(TestCase(name="error", classname=contract, failures=((error, error),)))
+    return cases
+
+
+def command(contract: str, base_url: str, *, headers: list[str], junit_xml: str | None,
+            max_examples: int, seed: int | None, timeout: float, phases: str, workers: int,
+            out: TextIO | None = None, quiet: bool = False) -> int:
+    out = out or sys.stdout
+    progress = None if quiet else sys.stderr
+    path, document = documents.load(contract)
+    header_values, phase_names = parse_headers(headers), parse_phases(phases)
+    check_reachable(base_url, timeout)
+    try:
+        cfg = config(base_url.rstrip("/"), header_values, max_examples=max_examples, seed=seed,
+                     timeout=timeout, phases=phase_names, workers=workers)
+    except ConfigError as exc:
+        raise documents.DocumentError(_first_line(str(exc))) from None
+    outcome = run(document, cfg, progress)
+    render(outcome, path.name, base_url, out)
+    if junit_xml:
+        write_junit(junit_xml, f"verify {path.name}", junit_cases(outcome, path.stem))
+    return 0 if outcome.conforms else 1
+
+
+def _secured_by_oauth2_only(operation) -> bool:
+    raw = operation.schema.raw_schema
+    schemes = raw.get("components", {}).get("securitySchemes", {})
+    requirements = operation.definition.raw.get("security", raw.get("security", []))
+    return bool(requirements) and all(
+        requirement and all(schemes.get(name, {}).get("type") == "oauth2"
+                            for name in requirement)
+        for requirement in requirements)
+
+
+_probes = requests.Session()
+
+
+@schemathesis.check
+def ignored_oauth2_auth(ctx, response, case):
+    """Authentication ignored, for OAuth2: after a 2xx, the same request with no token, and with
+    a token the server never issued, must be refused with a 401 the contract documents.
+
+    schemathesis' own `ignored_auth` probes only apiKey and HTTP schemes, so it passes every
+    OAuth2-secured operation without a probe."""
+    if not 200 <= response.status_code < 300 or not _secured_by_oauth2_only(case.operation):
+        return None
+    sent = response.request
+    for credentials, authorization in (("no token", None),
+                                       ("an unknown token", "Bearer not-an-issued-token")):
+        probe = sent.copy()
+        probe.headers.pop("Authorization", None)
+        if authorization is not None:
+            probe.headers["Authorization"] = authorization
+        answer = _probes.send(probe, timeout=PROBE_TIMEOUT_S)
+        if answer.status_code != 401:
+            raise AssertionError(f"{case.operation.label} answered {answer.status_code} "
+                                 f"to a request with {credentials}, not 401")
+        case.operation.validate_response(answer)  # the 401 itself keeps the contract
+    return None
