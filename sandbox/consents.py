@@ -149,8 +149,8 @@ async def create(store, now: dt.datetime, partner_id: str, request: dict) -> dic
     offered = list(dict.fromkeys(request.get("account_ids", [])))
     for account_id in offered:
         if await store.account(partner_id, account_id) is None:
-            raise UnknownResource("ACCOUNT_NOT_FOUND", f"No account {account_id} for this "
-                                  "partner.", field="body.account_ids")
+            raise Refusal("ACCOUNT_NOT_FOUND", f"No account {account_id} for this partner.",
+                          field="body.account_ids")
     stamp = now.isoformat(timespec="microseconds")
     consent = {
         "consent_id": new_consent_id(), "partner_id": partner_id, "status": AWAITING,

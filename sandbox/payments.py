@@ -151,12 +151,12 @@ async def _book_transfer(store, tx, clock, partner_id, request_id, digest, amoun
     accounts = await store.lock_accounts(tx, partner_id, [debtor_id, creditor_id or debtor_id])
     debtor = accounts.get(debtor_id)
     if debtor is None:
-        raise UnknownResource("ACCOUNT_NOT_FOUND", f"No account {debtor_id} for this partner.",
-                              field="body.debtor_account_id")
+        raise Refusal("ACCOUNT_NOT_FOUND", f"No account {debtor_id} for this partner.",
+                      field="body.debtor_account_id")
     target = accounts.get(creditor_id) if creditor_id else None
     if creditor_id and target is None:
-        raise UnknownResource("ACCOUNT_NOT_FOUND", f"No account {creditor_id} for this "
-                              "partner.", field="body.creditor.account_id")
+        raise Refusal("ACCOUNT_NOT_FOUND", f"No account {creditor_id} for this partner.",
+                      field="body.creditor.account_id")
     now = clock.now()
     today = now.date().isoformat()
     creditor_number = target["account_number"] if target else creditor["account_number"]

@@ -95,8 +95,8 @@ async def authorise_headless(token_info: dict, consent_id: str, body: dict) -> R
         first = await state.store.customers(partner["partner_id"], after=0, limit=1)
         customer = first[0] if first else None
     if customer is None:
-        raise NotFound("CUSTOMER_NOT_FOUND", f"No customer {body.get('customer_id')} for this "
-                       "partner.", field="body.customer_id")
+        raise Unprocessable("CUSTOMER_NOT_FOUND", f"No customer {body.get('customer_id')} for "
+                            "this partner.", field="body.customer_id")
     row = await consents.decide(state.store, state.clock.now_for, partner["partner_id"],
                                 consent_id, customer, body["decision"], body.get("account_ids"))
     result = await authorisation_result(row, partner["partner_id"], redirect_uri,

@@ -3,9 +3,10 @@
 A rule that says no raises a `Refusal` (with a stable code), never an HTTP error:
 
     Refusal                 the bank refuses an order that keeps the contract (422): the
-                            payer lacks the funds, a date range is backwards, an amount is 0.00
+                            payer lacks the funds, a date range is backwards, an account the
+                            body names is not the partner's
     ├── ConsentRefusal      a customer's consent does not cover it (403; sandbox.consents)
-    ├── UnknownResource     it names something this partner does not have (404)
+    ├── UnknownResource     the resource its URL names is not this partner's (404)
     └── ConflictingRequest  it conflicts with what exists: a request id reused for a different
                             order, a refund of a payment refunded already or not settled (409)
 """

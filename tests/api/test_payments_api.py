@@ -210,5 +210,5 @@ def test_another_partners_account_cannot_pay_or_be_paid(server, client, partner,
                       headers={"Authorization": f"Bearer {token}"}) as holder:
         assert_problem(pay(holder, foreign, {"account_id": mine["account_id"]}, "1.00"), 403,
                        "ACCOUNT_NOT_IN_CONSENT", "body.debtor_account_id")
-    assert_problem(pay(client, mine["account_id"], {"account_id": foreign}, "1.00"), 404,
+    assert_problem(pay(client, mine["account_id"], {"account_id": foreign}, "1.00"), 422,
                    "ACCOUNT_NOT_FOUND", "body.creditor.account_id")

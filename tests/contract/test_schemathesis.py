@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import urllib.parse
 import zlib
 from pathlib import Path
 
@@ -306,6 +307,13 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
         if isinstance(amount, dict):
             fen = 1 + seed % 10000
             amount["amount"] = f"{fen // 100}.{fen % 100:02d}"
+    elif label == "PUT /callback" and isinstance(case.body, dict):
+        # The pattern admits the shape of a bracketed IPv6 host ("http://[0]"), not that it
+        # is an address: such a URL is refused with 422 INVALID_CALLBACK_URL.
+        try:
+            _ = urllib.parse.urlsplit(str(case.body.get("url", ""))).port
+        except ValueError:
+            case.body["url"] = "http://[::1]:9/hook"
     elif label == "POST /consents" and isinstance(case.body, dict):
         # An expiry in the coming year; a transaction window in order.
         if "expires_at" in case.body:
