@@ -315,7 +315,12 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
         except ValueError:
             case.body["url"] = "http://[::1]:9/hook"
     elif label == "POST /consents" and isinstance(case.body, dict):
-        # An expiry in the coming year; a transaction window in order.
+        # An expiry in the coming year; a transaction window in order; accounts the partner
+        # has (one it has not is refused with 422 ACCOUNT_NOT_FOUND).
+        if isinstance(case.body.get("account_ids"), list):
+            known = sandbox.consenter_ids["account_id"]
+            case.body["account_ids"] = list(dict.fromkeys(  # still unique, as the schema says
+                known[zlib.crc32(str(a).encode()) % len(known)] for a in case.body["account_ids"]))
         if "expires_at" in case.body:
             soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
             case.body["expires_at"] = soon.isoformat(timespec="seconds")
