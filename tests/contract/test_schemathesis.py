@@ -368,6 +368,11 @@ def test_linked_operations_keep_their_contract(contract_schema, sandbox):
     """The stateful phase: scenarios along the links schemathesis infers (an account that
     GET /accounts lists is read, then its balance and its transactions), every check on every
     step, the stateful ones (which look back along the scenario) included."""
+    if contract_schema.location.endswith("/consents/v1/openapi.json"):
+        # A consent list shows what earlier scenarios left behind, in whatever state they left
+        # it: steps taken from it differ from one run of a scenario to the next, which
+        # Hypothesis rejects as flaky generation. Scenarios start from consents they create.
+        contract_schema = contract_schema.exclude(method="GET", path="/consents")
     machine = contract_schema.as_state_machine()
     if not machine.root_rules:
         pytest.skip("schemathesis infers no links between this contract's operations")
