@@ -1,15 +1,19 @@
-"""Benchmark: requests/s of the authenticated balance read, side by side with Connexion's own
-`--mock` mode serving the same contract, and transfers/s on the same server, in one run.
+"""Benchmark: requests/s of the authenticated balance read and of transfers on the sandbox, side
+by side in one run with Stoplight Prism serving the same contracts from their static examples,
+Connexion's own `--mock` mode, and bare Starlette answering a constant body (the ceiling of
+any Python server here).
 
     python loadtests/bench.py [--seconds 10] [--connections 32] [--rounds 2] [--json FILE]
+                              [--no-prism]
 
-Both servers run as one uvicorn process each, without access logs, started here on free
-loopback ports; they are measured one after the other, alternating, so drift on a noisy
-machine hits both. The load comes from a small keep-alive HTTP/1.1 client in this process
-(raw asyncio streams: far cheaper per request than any HTTP library, so it is the server that
-saturates). Connexion's mock cannot check tokens, so its copy of the contract has no security
-and only the 2xx responses (with the problem+json error responses its mock answers 500): the
-comparison favours the mock.
+Every server runs as one process, without access logs, started here on free loopback ports;
+they are measured one after the other, alternating, so drift on a noisy machine hits all of
+them. The load comes from a small keep-alive HTTP/1.1 client in this process (raw asyncio
+streams: far cheaper per request than any HTTP library, so it is the server that saturates).
+Prism is installed from npm into a cache folder (~/.cache/openbank-sandbox/prism) on first use.
+Prism checks that the bearer token is present; Connexion's mock cannot check tokens, so its copy
+of the contract has no security and only the 2xx responses (with the problem+json error
+responses its mock answers 500). Both comparisons favour the mocks: they look nothing up.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import httpx
 from sandbox.consent_client import customer_token
 
 ROOT = Path(__file__).resolve().parent.parent
+PRISM_CACHE = Path.home() / ".cache" / "openbank-sandbox" / "prism"
+PRISM_VERSION = "5"
 
 
 def free_port() -> int:
@@ -81,10 +87,7 @@ def accounts_of(db: str, partner_id: str) -> list[dict]:
 
 def start_mock(workdir: Path) -> tuple[subprocess.Popen, str]:
     """`connexion run --mock all` semantics over the same bundled accounts contract."""
-    from sandbox.contracts import load_contracts
-
-    contract = next(c for c in load_contracts(ROOT / "contracts") if c.name == "accounts")
-    spec = json.loads(json.dumps(contract.spec))
+    spec = bundled("accounts")
     # The mock has no token store to check against: serve the contract without security.
     spec.pop("security", None)
     spec["components"].pop("securitySchemes", None)
@@ -106,6 +109,59 @@ def start_mock(workdir: Path) -> tuple[subprocess.Popen, str]:
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/accounts/v1/openapi.json", proc)
     return proc, url
+
+
+def bundled(name: str) -> dict:
+    from sandbox.contracts import load_contracts
+
+    return next(c for c in load_contracts(ROOT / "contracts") if c.name == name).spec
+
+
+def start_prism(workdir: Path, name: str) -> tuple[subprocess.Popen, str]:
+    """`prism mock` (static: each response from its example) over the bundled contract, with
+    the server's base path kept, on a free port."""
+    prism = PRISM_CACHE / "node_modules" / ".bin" / "prism"
+    if not prism.exists():
+        print(f"installing @stoplight/prism-cli@{PRISM_VERSION} into {PRISM_CACHE} …",
+              file=sys.stderr, flush=True)
+        PRISM_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--prefix", str(PRISM_CACHE), "--no-audit",
+                        "--no-fund", "--silent", f"@stoplight/prism-cli@{PRISM_VERSION}"],
+                       check=True)
+    spec_file = workdir / f"{name}-prism.json"
+    spec_file.write_text(json.dumps(bundled(name)))
+    port = free_port()
+    proc = subprocess.Popen([str(prism), "mock", "-h", "127.0.0.1", "-p", str(port),
+                             str(spec_file)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url + "/banks", proc, timeout=60)
+    return proc, url
+
+
+def serve_starlette(port: int) -> None:
+    """Bare Starlette: one route, a constant body. What a Python server does with no work."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    body = json.dumps({"account_id": "acc_0000000000000000",
+                       "booked": {"amount": "1024.50", "currency": "CNY"},
+                       "available": {"amount": "1024.50", "currency": "CNY"},
+                       "as_of": "2026-11-27T10:00:00+08:00"}).encode()
+
+    async def balance(request):
+        return Response(body, media_type="application/json")
+
+    app = Starlette(routes=[Route("/accounts/v1/accounts/{account_id}/balance", balance)])
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+
+
+def start_helper(flag: str, *extra: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, flag, *extra, "--port", str(port)])
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def serve_mock(spec_file: str, port: int) -> None:
@@ -164,7 +220,8 @@ async def hammer(url: str, path: str, headers: dict, seconds: float, connections
     }
 
 
-def transfer_requests(url: str, tokens: dict[str, str], accounts: list[str]):
+def transfer_requests(url: str, tokens: dict[str, str], accounts: list[str],
+                      path: str = "/payments/v1/transfers"):
     """Transfers of 0.01 back and forth among `accounts`, each with its own request id, so every
     one is a new order: validated, locked, booked, recorded for idempotency. Each carries the
     token of its payer's consent (`tokens`: account id → token)."""
@@ -176,7 +233,7 @@ def transfer_requests(url: str, tokens: dict[str, str], accounts: list[str]):
             "creditor": {"account_id": accounts[(n + 1) % len(accounts)]},
             "amount": {"amount": "0.01", "currency": "CNY"},
         }).encode()
-        return (f"POST /payments/v1/transfers HTTP/1.1\r\nHost: {host}\r\n"
+        return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
                 f"Authorization: Bearer {tokens[accounts[n % len(accounts)]]}\r\n"
                 f"X-Request-ID: bench-{n}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -185,29 +242,46 @@ def transfer_requests(url: str, tokens: dict[str, str], accounts: list[str]):
     return make
 
 
+def prism_path(url: str, path: str, base: str) -> str:
+    """Where Prism serves `path`: with the contract's base path, or without it."""
+    if httpx.get(url + path, headers={"Authorization": "Bearer x"}).status_code != 404:
+        return path
+    return path.removeprefix(base)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="per measurement (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--no-prism", action="store_true",
+                        help="leave Prism out (it needs npm and, once, the npm registry)")
     parser.add_argument("--serve-mock", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-starlette", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_mock:
         serve_mock(args.serve_mock, args.port)
+        return 0
+    if args.serve_starlette:
+        serve_starlette(args.port)
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         sandbox, sandbox_url, partner, db = start_sandbox(workdir)
         mock, mock_url = start_mock(workdir)
+        starlette, starlette_url = start_helper("--serve-starlette")
+        wait_ready(starlette_url + "/", starlette)
+        procs = [sandbox, mock, starlette]
         try:
             # Reads and payments need a customer's consent: tokens through the headless path.
             first = customer_token(sandbox_url, partner["client_id"], partner["client_secret"])
             token = first["access_token"]
+            bearer = {"Authorization": f"Bearer {token}"}
             account = httpx.get(sandbox_url + "/accounts/v1/accounts?limit=1",
-                                headers={"Authorization": f"Bearer {token}"}).json()
+                                headers=bearer).json()
             account_id = account["items"][0]["account_id"]
             path = f"/accounts/v1/accounts/{account_id}/balance"
             basic = [a for a in accounts_of(db, partner["partner_id"])
@@ -217,45 +291,62 @@ def main(argv: list[str] | None = None) -> int:
                                            partner["client_secret"],
                                            customer_id=c)["access_token"] for c in holders}
             tokens = {a["account_id"]: by_holder[a["customer_id"]] for a in basic}
-            transfers = transfer_requests(sandbox_url, tokens, list(tokens))
-            targets = {
-                "sandbox": (sandbox_url, {"Authorization": f"Bearer {token}"}, None),
-                "connexion --mock": (mock_url, {}, None),
-                "sandbox transfer": (sandbox_url, {}, transfers),
+            reads = {
+                "sandbox": (sandbox_url, path, bearer, None),
+                "connexion --mock": (mock_url, path, {}, None),
+                "bare starlette": (starlette_url, path, {}, None),
             }
+            writes = {"sandbox transfer": (sandbox_url, path, {}, transfer_requests(
+                sandbox_url, tokens, list(tokens)))}
+            if not args.no_prism:
+                prism_accounts, prism_accounts_url = start_prism(workdir, "accounts")
+                prism_payments, prism_payments_url = start_prism(workdir, "payments")
+                procs += [prism_accounts, prism_payments]
+                reads["prism static"] = (prism_accounts_url, prism_path(
+                    prism_accounts_url, path, "/accounts/v1"), bearer, None)
+                transfers_path = prism_path(prism_payments_url, "/payments/v1/banks",
+                                            "/payments/v1").replace("/banks", "/transfers")
+                writes["prism static transfer"] = (prism_payments_url, path, {},
+                                                   transfer_requests(prism_payments_url, tokens,
+                                                                     list(tokens),
+                                                                     transfers_path))
+            targets = {**reads, **writes}
             results: dict[str, list[dict]] = {name: [] for name in targets}
-            for url, headers, make in targets.values():  # warm-up, not counted
-                asyncio.run(hammer(url, path, headers, 1.5, args.connections, make))
+            for url, target, headers, make in targets.values():  # warm-up, not counted
+                asyncio.run(hammer(url, target, headers, 1.5, args.connections, make))
             for round_no in range(1, args.rounds + 1):
-                for name, (url, headers, make) in targets.items():
-                    result = asyncio.run(hammer(url, path, headers, args.seconds,
+                for name, (url, target, headers, make) in targets.items():
+                    result = asyncio.run(hammer(url, target, headers, args.seconds,
                                                 args.connections, make))
                     results[name].append(result)
-                    print(f"round {round_no}  {name:<17} {result['rps']:>9.1f} req/s  "
+                    print(f"round {round_no}  {name:<22} {result['rps']:>9.1f} req/s  "
                           f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  "
                           f"statuses {result['statuses']}", flush=True)
         finally:
-            for proc in (sandbox, mock):
+            for proc in procs:
                 proc.terminate()
                 proc.wait(timeout=10)
 
     best = {name: max(r["rps"] for r in runs) for name, runs in results.items()}
-    ratio = best["sandbox"] / best["connexion --mock"]
-    expected = {"sandbox": {200}, "connexion --mock": {200}, "sandbox transfer": {201}}
-    bad = {name: [r["statuses"] for r in runs if set(r["statuses"]) != expected[name]]
+    ok = {"sandbox transfer": {201}, "prism static transfer": {201}}
+    bad = {name: [r["statuses"] for r in runs if set(r["statuses"]) != ok.get(name, {200})]
            for name, runs in results.items()}
-    print(f"\nauthenticated balance read, 1 process each, {args.connections} connections, "
-          f"{os.cpu_count()} cores:")
-    print(f"  sandbox          {best['sandbox']:>9.1f} req/s (best of {args.rounds})")
-    print(f"  connexion --mock {best['connexion --mock']:>9.1f} req/s (best of {args.rounds})")
-    print(f"  ratio            {ratio:>9.2f}x")
-    print("transfer (validated, ledger write, idempotency record), same server:")
-    print(f"  sandbox          {best['sandbox transfer']:>9.1f} transfers/s "
-          f"(best of {args.rounds})")
+    print(f"\n1 process each, {args.connections} connections, {os.cpu_count()} cores, "
+          f"best of {args.rounds} rounds:")
+    for name in targets:
+        print(f"  {name:<22} {best[name]:>9.1f} req/s")
+    ratios = {"read vs connexion --mock": best["sandbox"] / best["connexion --mock"],
+              "read vs bare starlette": best["sandbox"] / best["bare starlette"]}
+    if not args.no_prism:
+        ratios["read vs prism (target 2x)"] = best["sandbox"] / best["prism static"]
+        ratios["transfer vs prism (target 1.5x)"] = (best["sandbox transfer"]
+                                                     / best["prism static transfer"])
+    for name, value in ratios.items():
+        print(f"  {name:<32} {value:>6.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"path": path, "results": results, "best_rps": best, "ratio": round(ratio, 3)},
-            indent=2))
+            {"path": path, "results": results, "best_rps": best,
+             "ratios": {k: round(v, 3) for k, v in ratios.items()}}, indent=2))
     if any(bad.values()):
         print(f"non-200 answers: {bad}", file=sys.stderr)
         return 1

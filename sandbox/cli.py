@@ -195,6 +195,23 @@ def cmd_contracts_diff(args: argparse.Namespace) -> int:
     return diff.command(args.old, args.new, fmt=args.format)
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    from sandbox.load.run import LoadError, UsageError, command
+
+    try:
+        return command(args.profile, calls=args.calls, duration_s=args.duration,
+                       host=args.host, users=args.users, workers=args.workers,
+                       remote_workers=args.remote_workers,
+                       report=args.report, server_workers=args.server_workers, db=args.db,
+                       seed=args.seed, partners_file=args.partners,
+                       operator_key=args.operator_key, quiet=args.quiet)
+    except UsageError as exc:
+        print(f"{PROG} load: error: {exc}", file=sys.stderr)
+        return 2
+    except LoadError as exc:
+        raise CommandError(str(exc)) from exc
+
+
 def _paragraphs(*paragraphs: str) -> str:
     return "\n\n".join(textwrap.fill(p, width=min(shutil.get_terminal_size().columns, 100) - 2)
                        for p in paragraphs)
@@ -355,6 +372,54 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("new", metavar="NEW", help="the later version (file, or contract name)")
     diff.add_argument("--format", choices=["text", "json", "junit"], default="text")
     diff.set_defaults(handler=cmd_contracts_diff)
+    load = commands.add_parser(
+        "load", help="replay a day of partners' traffic with Locust, then reconcile",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_paragraphs(
+            "Run Locust headless: users act as partners' apps (consent tokens, account reads, "
+            "idempotent transfers retried on timeouts, payment polling), paced to follow the "
+            "profile's 24-hour curve compressed into --duration, every answer checked against "
+            "its contract. Afterwards every payment acknowledged to a user is read back, and "
+            "the ledger is checked: nothing lost, nothing doubled.",
+            "Without --host a sandbox is started for the run (and stopped after it). The "
+            "report directory gets Locust's report.html and CSVs, and summary.json.",
+            "Exit status: 0 no failures and reconciliation ok, 1 otherwise, 2 usage error."),
+        epilog="examples:\n"
+        "  openbank-sandbox load --profile daily --calls 20000 --duration 60\n"
+        "  openbank-sandbox load --profile peak --workers 2 --server-workers 2 "
+        "--report peak-report\n"
+        "  openbank-sandbox load --profile daily --host http://10.0.0.5:8000 "
+        "--partners partners.json --operator-key $KEY")
+    load.add_argument("--profile", default="daily", metavar="daily|peak|PATH",
+                      help="traffic profile from fixtures/traffic, or a file (default daily)")
+    load.add_argument("--calls", type=int, metavar="N",
+                      help="total calls (default: the profile's: daily 250,000, peak 1,000,000)")
+    load.add_argument("--duration", type=float, metavar="SECONDS",
+                      help="the day compressed into this long (default: the profile's, 600)")
+    load.add_argument("--host", metavar="URL",
+                      help="load this server instead of starting a sandbox")
+    load.add_argument("--users", type=int, default=50, metavar="N",
+                      help="simulated partner apps at once (default 50)")
+    load.add_argument("--workers", type=int, default=0, metavar="N",
+                      help="Locust worker processes (distributed mode: one master, N workers; "
+                      "default 0, a single Locust process)")
+    load.add_argument("--remote-workers", type=int, default=0, metavar="N",
+                      help="Locust workers to expect from other machines: the master listens "
+                      "on 0.0.0.0:5557 and prints the command to start them (default 0)")
+    load.add_argument("--server-workers", type=int, default=1, metavar="N",
+                      help="server processes of the sandbox started for the run (default 1)")
+    load.add_argument("--report", default="load-report", metavar="DIR",
+                      help="where to write the report (default ./load-report)")
+    load.add_argument("--db", help="database of the sandbox started for the run "
+                      "(default a new SQLite file, removed afterwards)")
+    load.add_argument("--seed", type=int, help="seed of its synthetic banks")
+    load.add_argument("--partners", metavar="FILE",
+                      help="with --host: a JSON list of partners (as `partner create --json` "
+                      "prints them) to act for")
+    load.add_argument("--operator-key", metavar="KEY",
+                      help="with --host: an operator key, so the ledger is reconciled too")
+    load.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    load.set_defaults(handler=cmd_load)
     return parser
 
 

@@ -95,6 +95,18 @@ async def list_risk_events(partner_id: str, limit: int = 50) -> Response:
     } for r in rows]})
 
 
+async def get_ledger(partner_id: str) -> Response:
+    await _partner(partner_id)
+    check = await request.state.store.ledger_check(partner_id)
+    return respond({
+        "partner_id": partner_id, "payments": check["payments"], "legs": check["legs"],
+        "journal_total": to_yuan(check["total_fen"]), "accounts_off": check["accounts_off"],
+        "unbalanced_movements": check["unbalanced_movements"],
+        "balanced": not (check["total_fen"] or check["accounts_off"]
+                         or check["unbalanced_movements"]),
+    })
+
+
 async def release_payment(partner_id: str, payment_id: str) -> Response:
     state = request.state
     await _partner(partner_id)

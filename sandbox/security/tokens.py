@@ -80,11 +80,13 @@ async def token_info(token: str, request) -> dict:
     state = request.state
     key = digest(token)
     entry = state.tokens.get(key)
+    consent = None
     if entry is None:
-        row = await state.store.token(key)
-        if row is None:
+        found = await state.store.token_and_consent(key)
+        if found is None:
             raise Unauthenticated("INVALID_TOKEN",
                                   "The access token is not one this sandbox issued.")
+        row, consent = found
         entry = (row["partner_id"], row["scopes"].split(), int(row["expires_at"]),
                  row["consent_id"])
         if not row["code_hash"]:  # a token from a code can be revoked by the code's reuse
@@ -99,9 +101,9 @@ async def token_info(token: str, request) -> dict:
         )
     info = {"sub": partner_id, "scope": scopes}
     if consent_id is not None:
-        # Read on every call: a revoked or expired consent stops its tokens at once, in every
-        # server process.
-        consent = await state.store.consent(partner_id, consent_id)
+        # Read on every call (with the token, in one query, unless the token was cached): a
+        # revoked or expired consent stops its tokens at once, in every server process.
+        consent = consent or await state.store.consent(partner_id, consent_id)
         status = consents.effective_status(consent, state.clock.now_for(consent))
         if status != consents.AUTHORISED:
             raise Unauthenticated(f"CONSENT_{status}", f"The token's consent {consent_id} is "

@@ -118,6 +118,21 @@ class Store(abc.ABC):
     async def token(self, token_hash: str) -> Row | None:
         return await self.fetchone("SELECT * FROM tokens WHERE token_hash = ?", (token_hash,))
 
+    async def token_and_consent(self, token_hash: str) -> tuple[Row, Row | None] | None:
+        """The token and, for a customer's token, its consent as `consent` returns it, in one
+        query: every call with a customer's token needs both."""
+        row = await self.fetchone(
+            "SELECT t.partner_id AS t_partner_id, t.scopes AS t_scopes,"
+            " t.consent_id AS t_consent_id, t.code_hash AS t_code_hash,"
+            " t.expires_at AS t_expires_at, c.*, p.clock_offset_s"
+            " FROM tokens t JOIN partners p ON p.partner_id = t.partner_id"
+            " LEFT JOIN consents c ON c.partner_id = t.partner_id"
+            " AND c.consent_id = t.consent_id WHERE t.token_hash = ?", (token_hash,))
+        if row is None:
+            return None
+        token = {name[2:]: row.pop(name) for name in list(row) if name.startswith("t_")}
+        return token, (row if row["consent_id"] is not None else None)
+
     # -- consents and the authorization-code flow ----------------------------------------------
 
     async def add_consent(self, consent: Row) -> None:
@@ -426,9 +441,12 @@ class Store(abc.ABC):
             """SELECT COUNT(*) AS movements FROM (SELECT movement_id FROM postings
                  WHERE partner_id = ? GROUP BY movement_id HAVING SUM(amount_fen) <> 0) m""",
             (partner_id,))
+        payments = await self.fetchone(
+            "SELECT COUNT(*) AS payments FROM payments WHERE partner_id = ?", (partner_id,))
         return {"total_fen": int(total["total"]), "legs": int(total["legs"]),
                 "accounts_off": int(drift["accounts"]),
-                "unbalanced_movements": int(unbalanced["movements"])}
+                "unbalanced_movements": int(unbalanced["movements"]),
+                "payments": int(payments["payments"])}
 
 
     async def due_settlements(self, now_ms: int, limit: int) -> list[Row]:

@@ -158,3 +158,21 @@ def test_unknown_partners_and_accounts_are_404(partner, operator):
                    "PARTNER_NOT_FOUND")
     assert_problem(operator.post(f"/partners/{partner['partner_id']}/accounts/"
                                  "acc_0000000000000000/freeze"), 404, "ACCOUNT_NOT_FOUND")
+
+
+def test_the_ledger_check_counts_payments_and_stays_balanced(client, partner, operator,
+                                                             accounts):
+    path = f"/partners/{partner['partner_id']}/ledger"
+    before = operator.get(path).json()
+    assert before["balanced"] is True and before["journal_total"] == "0.00"
+    assert before["accounts_off"] == before["unbalanced_movements"] == 0
+    one, two = accounts["I"][0]["account_id"], accounts["I"][1]["account_id"]
+    assert pay(client, one, {"account_id": two}, "12.34").status_code == 201
+    assert_problem(pay(client, one, {"account_id": two}, "99999999.00"), 422,
+                   "INSUFFICIENT_FUNDS")
+    after = operator.get(path).json()
+    assert after["payments"] == before["payments"] + 1  # a refused order records nothing
+    assert after["legs"] == before["legs"] + 2
+    assert after["balanced"] is True and after["journal_total"] == "0.00"
+    assert_problem(operator.get("/partners/ptn_0000000000000000/ledger"), 404,
+                   "PARTNER_NOT_FOUND")

@@ -1,0 +1,258 @@
+"""Partners' apps as Locust users, for `openbank-sandbox load` (which writes the run's plan and
+starts Locust with SANDBOX_LOAD_PLAN pointing at it; run through that command, not alone).
+
+Each user acts for one customer of one partner, with that customer's consent token. It walks
+the profile's flows (list accounts → read a balance → pay → poll the payment ...), paced so that
+all users together follow the profile's 24-hour curve compressed into the run's duration. A
+transfer carries an idempotency key (X-Request-ID) and is retried with the same key on a
+timeout or a dropped connection; every answer is checked against its contract, and one that
+breaks it counts as a failure with the reason. Business refusals the contract documents (422
+INSUFFICIENT_FUNDS, LIMIT_EXCEEDED ...) are correct answers, not failures.
+
+Every payment acknowledged to a user (201, or 200 for a replay) is recorded for the
+reconciliation that follows the run; with Locust workers, they send theirs to the master.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import time
+import uuid
+from pathlib import Path
+
+import gevent
+from locust import FastHttpUser, events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+from sandbox.load.contract_check import ResponseCheck
+from sandbox.load.profile import STEPS, Profile
+
+PLAN = json.loads(Path(os.environ["SANDBOX_LOAD_PLAN"]).read_text(encoding="utf-8"))
+PROFILE = Profile.from_dict(PLAN["profile"])
+REPORT = Path(PLAN["report_dir"])
+CHECK = ResponseCheck()
+FLOWS = list(PROFILE.flows)
+WEIGHTS = [flow.weight for flow in FLOWS]
+SECTION_OF = dict((operation, section) for section, operation in STEPS.values())
+ANOTHER_BANK = {"account_number": "6212269458073021579", "bank_code": "102100099996",
+                "name": "王芳"}
+TRANSFER_ATTEMPTS = 3
+
+_population = itertools.cycle(PLAN["population"])
+_acks: list[dict] = []  # this process's acknowledged payments, not yet sent or written
+_received: list[dict] = []  # the master's: every worker's
+_calls = 0  # made by this process; it stops at its share of the plan's calls
+_started = time.monotonic()
+
+
+# Each Locust process makes at most its share of the plan's calls.
+CALL_SHARE = -(-PLAN["calls"] // (PLAN["locust_workers"] or 1))
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_):
+    global _started
+    _started = time.monotonic()
+
+
+class PartnerApp(FastHttpUser):
+    network_timeout = 10.0
+    connection_timeout = 5.0
+
+    def on_start(self):
+        self.customer = next(_population)
+        self.token = self.customer["access_token"]
+        self.payments: list[str] = []
+        self.flow_started = time.monotonic()
+
+    def wait_time(self) -> float:
+        """Paces this user so that all of them together make the curve's calls per second."""
+        users = PLAN["users"]
+        rate = PROFILE.rate_at(time.monotonic() - _started)  # calls/s, all users together
+        interval = users * PROFILE.calls_per_flow / max(rate, 1e-9)
+        return max(0.0, interval - (time.monotonic() - self.flow_started))
+
+    @task
+    def walk(self):
+        global _calls
+        self.flow_started = time.monotonic()
+        flow = random.choices(FLOWS, WEIGHTS)[0]
+        for step in flow.steps:
+            if _calls >= CALL_SHARE:
+                gevent.sleep(1)  # this process has made its share: idle until the run ends
+                return
+            _calls += 1
+            getattr(self, step)(flow)
+
+    # -- the calls ----------------------------------------------------------------------------
+
+    def call(self, operation_id: str, method: str, path: str, expected: tuple[int, ...],
+             **kwargs):
+        """One call, named 'section operationId' in the statistics, checked against its
+        contract and against what this flow expects; the response, or None if it failed."""
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        name = f"{SECTION_OF[operation_id]} {operation_id}"
+        with self.client.request(method, path, name=name, headers=headers,
+                                 catch_response=True, **kwargs) as response:
+            status = response.status_code
+            if status == 0:
+                response.failure(f"no answer: {response.error}")
+                return None
+            problem = CHECK.violation(operation_id, status, response.content)
+            if problem is not None:
+                response.failure(f"contract: {operation_id} {problem}")
+                return None
+            if status not in expected:
+                code = response.json().get("code") if response.content else None
+                response.failure(f"unexpected {status} {code or ''}".strip())
+                return None
+            response.success()
+            return response
+
+    def account(self) -> str:
+        return random.choice(self.customer["accounts"])
+
+    def listAccounts(self, flow):
+        self.call("listAccounts", "GET", "/accounts/v1/accounts", (200,))
+
+    def getBalance(self, flow):
+        self.call("getBalance", "GET", f"/accounts/v1/accounts/{self.account()}/balance",
+                  (200,))
+
+    def listTransactions(self, flow):
+        self.call("listTransactions", "GET",
+                  f"/accounts/v1/accounts/{self.account()}/transactions?limit=20", (200,))
+
+    def listCustomers(self, flow):
+        self.call("listCustomers", "GET", "/accounts/v1/customers", (200,))
+
+    def getCustomer(self, flow):
+        self.call("getCustomer", "GET",
+                  f"/accounts/v1/customers/{self.customer['customer_id']}", (200,))
+
+    def listBanks(self, flow):
+        self.call("listBanks", "GET", "/payments/v1/banks", (200,))
+
+    def createTransfer(self, flow):
+        request_id = f"load-{uuid.uuid4().hex}"
+        creditor = (ANOTHER_BANK if flow.name == "pay_other_bank"
+                    else {"account_id": random.choice(self.customer["payees"])})
+        fen = random.randint(1, 999)
+        order = {"debtor_account_id": random.choice(self.customer["payers"]),
+                 "creditor": creditor,
+                 "amount": {"amount": f"{fen // 100}.{fen % 100:02d}", "currency": "CNY"}}
+        for attempt in range(1, TRANSFER_ATTEMPTS + 1):
+            response = self.call("createTransfer", "POST", "/payments/v1/transfers",
+                                 (200, 201, 422), json=order,
+                                 headers={"X-Request-ID": request_id})
+            if response is not None or attempt == TRANSFER_ATTEMPTS:
+                break
+            gevent.sleep(0.2 * attempt)  # a timeout or a dropped connection: same key again
+        _attempted(request_id, self.customer["partner_id"])
+        if response is not None and response.status_code in (200, 201):
+            payment = response.json()
+            self.payments = [payment["payment_id"], *self.payments[:9]]
+            _acks.append({"request_id": request_id, "payment_id": payment["payment_id"],
+                          "partner_id": self.customer["partner_id"],
+                          "amount": payment["amount"]["amount"]})
+
+    def getPayment(self, flow):
+        if self.payments:
+            self.call("getPayment", "GET", f"/payments/v1/payments/{self.payments[0]}", (200,))
+        else:
+            self.listBanks(flow)
+
+    def refreshToken(self, flow):
+        response = self.call("issueToken", "POST", "/oauth2/token", (200,),
+                             data={"grant_type": "refresh_token",
+                                   "refresh_token": self.customer["refresh_token"]},
+                             headers={"Authorization": self.customer["basic"]})
+        if response is not None:
+            self.token = response.json()["access_token"]
+
+
+# -- what the run acknowledged, gathered where the report is written ---------------------------
+
+_attempts: dict[str, str] = {}  # request id -> partner id, of every transfer sent
+
+
+def _attempted(request_id: str, partner_id: str) -> None:
+    _attempts[request_id] = partner_id
+
+
+def _drain() -> dict:
+    batch = {"acks": list(_acks), "attempts": dict(_attempts)}
+    _acks.clear()
+    _attempts.clear()
+    return batch
+
+
+def _keep(batch: dict) -> None:
+    _received.append(batch)
+
+
+@events.init.add_listener
+def _on_init(environment, **_):
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message("acks", lambda msg, **kw: _keep(msg.data))
+    elif isinstance(environment.runner, WorkerRunner):
+        def send_every_second():
+            while True:
+                gevent.sleep(1)
+                environment.runner.send_message("acks", _drain())
+        gevent.spawn(send_every_second)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment, **_):
+    if isinstance(environment.runner, WorkerRunner):
+        environment.runner.send_message("acks", _drain())
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_):
+    """Where the report is written (the master, or the only process): the acknowledged
+    payments, and each section's figures, merged from Locust's own statistics."""
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    _keep(_drain())
+    acks = [ack for batch in _received for ack in batch["acks"]]
+    attempts = {rid: pid for batch in _received for rid, pid in batch["attempts"].items()}
+    (REPORT / "acknowledged.json").write_text(
+        json.dumps({"acks": acks, "attempts": attempts}), encoding="utf-8")
+    figures = _sections(environment.stats)
+    figures["exceptions"] = [{"count": e["count"], "message": e["msg"],
+                              "where": e["traceback"].strip().splitlines()[-2:]}
+                             for e in environment.runner.exceptions.values()]
+    (REPORT / "sections.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+
+
+def _figures(entry) -> dict:
+    return {"calls": entry.num_requests, "failures": entry.num_failures,
+            "rps": round(entry.total_rps, 1),
+            "p50_ms": entry.get_response_time_percentile(0.50),
+            "p95_ms": entry.get_response_time_percentile(0.95),
+            "p99_ms": entry.get_response_time_percentile(0.99),
+            "max_ms": round(entry.max_response_time or 0, 1)}
+
+
+def _sections(stats) -> dict:
+    from locust.stats import StatsEntry
+
+    merged: dict[str, StatsEntry] = {}
+    for (name, _method), entry in stats.entries.items():
+        section = name.split(" ", 1)[0]
+        if section not in merged:
+            merged[section] = StatsEntry(stats, section, "", use_response_times_cache=False)
+        merged[section].extend(entry)
+    errors = sorted(((e.occurrences, e.name, str(e.error)) for e in stats.errors.values()),
+                    reverse=True)
+    return {"total": _figures(stats.total),
+            "sections": {name: _figures(entry) for name, entry in sorted(merged.items())},
+            "operations": {name: _figures(entry) for (name, _), entry
+                           in sorted(stats.entries.items())},
+            "failure_reasons": [{"count": n, "call": name, "reason": reason}
+                                for n, name, reason in errors[:20]]}
