@@ -43,6 +43,7 @@ TRANSFER_ATTEMPTS = 3
 
 _population = itertools.cycle(PLAN["population"])
 _acks: list[dict] = []  # this process's acknowledged payments, not yet sent or written
+_attempts: dict[str, str] = {}  # request id -> partner id, of every transfer sent
 _received: list[dict] = []  # the master's: every worker's
 _calls = 0  # made by this process; it stops at its share of the plan's calls
 _started = time.monotonic()
@@ -151,7 +152,7 @@ class PartnerApp(FastHttpUser):
             if response is not None or attempt == TRANSFER_ATTEMPTS:
                 break
             gevent.sleep(0.2 * attempt)  # a timeout or a dropped connection: same key again
-        _attempted(request_id, self.customer["partner_id"])
+        _attempts[request_id] = self.customer["partner_id"]
         if response is not None and response.status_code in (200, 201):
             payment = response.json()
             self.payments = [payment["payment_id"], *self.payments[:9]]
@@ -176,11 +177,6 @@ class PartnerApp(FastHttpUser):
 
 # -- what the run acknowledged, gathered where the report is written ---------------------------
 
-_attempts: dict[str, str] = {}  # request id -> partner id, of every transfer sent
-
-
-def _attempted(request_id: str, partner_id: str) -> None:
-    _attempts[request_id] = partner_id
 
 
 def _drain() -> dict:
@@ -190,14 +186,10 @@ def _drain() -> dict:
     return batch
 
 
-def _keep(batch: dict) -> None:
-    _received.append(batch)
-
-
 @events.init.add_listener
 def _on_init(environment, **_):
     if isinstance(environment.runner, MasterRunner):
-        environment.runner.register_message("acks", lambda msg, **kw: _keep(msg.data))
+        environment.runner.register_message("acks", lambda msg, **kw: _received.append(msg.data))
     elif isinstance(environment.runner, WorkerRunner):
         def send_every_second():
             while True:
@@ -218,7 +210,7 @@ def _on_quitting(environment, **_):
     payments, and each section's figures, merged from Locust's own statistics."""
     if isinstance(environment.runner, WorkerRunner):
         return
-    _keep(_drain())
+    _received.append(_drain())
     acks = [ack for batch in _received for ack in batch["acks"]]
     attempts = {rid: pid for batch in _received for rid, pid in batch["attempts"].items()}
     (REPORT / "acknowledged.json").write_text(

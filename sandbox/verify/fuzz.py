@@ -60,7 +60,7 @@ class Violation:
 class Outcome:
     """What a verify run found, operation by operation."""
 
-    operations: dict[str, str] = dataclasses.field(default_factory=dict)  # labels tested
+    operations: set[str] = dataclasses.field(default_factory=set)  # labels tested
     violations: dict[tuple[str, str, str], Violation] = dataclasses.field(default_factory=dict)
     errors: list[str] = dataclasses.field(default_factory=list)
     requests: int = 0
@@ -147,7 +147,7 @@ def _consume(stream, outcome: Outcome, total: int, progress: TextIO | None) -> N
             label = event.recorder.label
             if event.status.value == "skip" or phase_name == "stateful":
                 continue  # stateful scenarios span operations: their failures name them
-            outcome.operations.setdefault(label, "ok")
+            outcome.operations.add(label)
             if progress is not None and isinstance(event, events.ScenarioFinished):
                 done[phase_name] += 1
                 mark = "FAIL" if failed else "ok"
@@ -214,7 +214,7 @@ def render(outcome: Outcome, contract: str, base_url: str, out: TextIO) -> None:
 
 def junit_cases(outcome: Outcome, contract: str) -> list[TestCase]:
     cases = []
-    for label in sorted(set(outcome.operations) | {v.operation for v in
+    for label in sorted(outcome.operations | {v.operation for v in
                                                    outcome.violations.values()}):
         failures = tuple(
             (f"{v.check}: {v.title}", f"{v.message}\n\nreproduce: {v.curl}")
