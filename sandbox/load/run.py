@@ -252,6 +252,12 @@ def command(profile_name: str, *, calls: int | None, duration_s: float | None,
             server_workers: int,
             db: str | None, seed: int | None, partners_file: str | None,
             operator_key: str | None, quiet: bool = False) -> int:
+    for flag, value, least in (("--calls", calls, 1), ("--duration", duration_s, 1),
+                               ("--users", users, 1), ("--workers", workers, 0),
+                               ("--remote-workers", remote_workers, 0),
+                               ("--server-workers", server_workers, 1)):
+        if value is not None and value < least:
+            raise UsageError(f"{flag} must be at least {least}, not {value}")
     try:
         profile = load_profile(profile_name).scaled(calls, duration_s)
     except ProfileError as exc:

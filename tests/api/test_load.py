@@ -135,3 +135,7 @@ def test_unknown_profile_and_host_without_partners_are_refused_in_one_line(tmp_p
     hostonly = cli("load", "--host", "http://127.0.0.1:9", "--report", str(tmp_path),
                    check=False)
     assert hostonly.returncode == 2 and "--partners" in hostonly.stderr
+    for flag, value in (("--calls", "-5"), ("--users", "0"), ("--workers", "-1")):
+        refused = cli("load", flag, value, "--report", str(tmp_path), check=False)
+        assert refused.returncode == 2 and f"{flag} must be at least" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
