@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,9 +58,11 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise SystemExit(f"{url} not ready after {timeout} s")
 
 
-def start_sandbox(workdir: Path) -> tuple[subprocess.Popen, str, dict, str]:
-    """The sandbox on a fresh SQLite database with one partner: (process, url, partner, db)."""
-    db = f"sqlite:///{workdir / 'bench.db'}"
+def start_sandbox(workdir: Path, name: str = "bench", *, fast_path: bool = True
+                  ) -> tuple[subprocess.Popen, str, dict, str]:
+    """The sandbox on a fresh SQLite database with one partner: (process, url, partner, db).
+    `fast_path=False` serves every request through Connexion's whole middleware chain."""
+    db = f"sqlite:///{workdir / name}.db"
     created = subprocess.run(
         [sys.executable, "-m", "sandbox.cli", "partner", "create", "bench", "--db", db, "--json"],
         check=True, capture_output=True, text=True,
@@ -69,10 +72,26 @@ def start_sandbox(workdir: Path) -> tuple[subprocess.Popen, str, dict, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "sandbox.cli", "serve", "--port", str(port), "--db", db,
          "--workers", "1", "--no-access-log", "--log-level", "warning"],
+        env={**os.environ, "SANDBOX_FAST_PATH": "1" if fast_path else "0"},
     )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/contracts", proc)
     return proc, url, partner, db
+
+
+def sandbox_load(url: str, partner: dict, db: str) -> tuple[str, dict, object]:
+    """What to send a sandbox: the balance path, a customer's bearer header, and the maker
+    of transfers among its customers' basic accounts (each with its payer's token)."""
+    first = customer_token(url, partner["client_id"], partner["client_secret"])
+    bearer = {"Authorization": f"Bearer {first['access_token']}"}
+    account = httpx.get(url + "/accounts/v1/accounts?limit=1", headers=bearer).json()
+    path = f"/accounts/v1/accounts/{account['items'][0]['account_id']}/balance"
+    basic = [a for a in accounts_of(db, partner["partner_id"]) if a["account_class"] == "BASIC"]
+    by_holder = {c: customer_token(url, partner["client_id"], partner["client_secret"],
+                                   customer_id=c)["access_token"]
+                 for c in {a["customer_id"] for a in basic}}
+    tokens = {a["account_id"]: by_holder[a["customer_id"]] for a in basic}
+    return path, bearer, (tokens, list(tokens))
 
 
 def accounts_of(db: str, partner_id: str) -> list[dict]:
@@ -254,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10, help="per measurement (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
+    parser.add_argument("--warmup", type=float, default=2,
+                        help="seconds of reads before measuring each server (default 2)")
+    parser.add_argument("--write-warmup", type=float, default=10,
+                        help="seconds of transfers before measuring them (default 10): a new "
+                             "SQLite WAL file grows for its first seconds of writes, and each "
+                             "fsync of a growing file flushes its metadata too")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--no-prism", action="store_true",
                         help="leave Prism out (it needs npm and, once, the npm registry)")
@@ -271,33 +296,29 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         sandbox, sandbox_url, partner, db = start_sandbox(workdir)
+        chain, chain_url, chain_partner, chain_db = start_sandbox(workdir, "chain",
+                                                                  fast_path=False)
         mock, mock_url = start_mock(workdir)
         starlette, starlette_url = start_helper("--serve-starlette")
         wait_ready(starlette_url + "/", starlette)
-        procs = [sandbox, mock, starlette]
+        procs = [sandbox, chain, mock, starlette]
         try:
             # Reads and payments need a customer's consent: tokens through the headless path.
-            first = customer_token(sandbox_url, partner["client_id"], partner["client_secret"])
-            token = first["access_token"]
-            bearer = {"Authorization": f"Bearer {token}"}
-            account = httpx.get(sandbox_url + "/accounts/v1/accounts?limit=1",
-                                headers=bearer).json()
-            account_id = account["items"][0]["account_id"]
-            path = f"/accounts/v1/accounts/{account_id}/balance"
-            basic = [a for a in accounts_of(db, partner["partner_id"])
-                     if a["account_class"] == "BASIC"]
-            holders = {a["customer_id"] for a in basic}
-            by_holder = {c: customer_token(sandbox_url, partner["client_id"],
-                                           partner["client_secret"],
-                                           customer_id=c)["access_token"] for c in holders}
-            tokens = {a["account_id"]: by_holder[a["customer_id"]] for a in basic}
+            path, bearer, (tokens, accounts) = sandbox_load(sandbox_url, partner, db)
+            chain_path, chain_bearer, (chain_tokens, chain_accounts) = sandbox_load(
+                chain_url, chain_partner, chain_db)
             reads = {
                 "sandbox": (sandbox_url, path, bearer, None),
+                "sandbox, chain only": (chain_url, chain_path, chain_bearer, None),
                 "connexion --mock": (mock_url, path, {}, None),
                 "bare starlette": (starlette_url, path, {}, None),
             }
-            writes = {"sandbox transfer": (sandbox_url, path, {}, transfer_requests(
-                sandbox_url, tokens, list(tokens)))}
+            writes = {
+                "sandbox transfer": (sandbox_url, path, {}, transfer_requests(
+                    sandbox_url, tokens, accounts)),
+                "sandbox transfer, chain": (chain_url, path, {}, transfer_requests(
+                    chain_url, chain_tokens, chain_accounts)),
+            }
             if not args.no_prism:
                 prism_accounts, prism_accounts_url = start_prism(workdir, "accounts")
                 prism_payments, prism_payments_url = start_prism(workdir, "payments")
@@ -308,18 +329,18 @@ def main(argv: list[str] | None = None) -> int:
                                             "/payments/v1").replace("/banks", "/transfers")
                 writes["prism static transfer"] = (prism_payments_url, path, {},
                                                    transfer_requests(prism_payments_url, tokens,
-                                                                     list(tokens),
-                                                                     transfers_path))
+                                                                     accounts, transfers_path))
             targets = {**reads, **writes}
             results: dict[str, list[dict]] = {name: [] for name in targets}
-            for url, target, headers, make in targets.values():  # warm-up, not counted
-                asyncio.run(hammer(url, target, headers, 1.5, args.connections, make))
+            for name, (url, target, headers, make) in targets.items():  # warm-up, not counted
+                warmup = args.write_warmup if name in writes else args.warmup
+                asyncio.run(hammer(url, target, headers, warmup, args.connections, make))
             for round_no in range(1, args.rounds + 1):
                 for name, (url, target, headers, make) in targets.items():
                     result = asyncio.run(hammer(url, target, headers, args.seconds,
                                                 args.connections, make))
                     results[name].append(result)
-                    print(f"round {round_no}  {name:<22} {result['rps']:>9.1f} req/s  "
+                    print(f"round {round_no}  {name:<24} {result['rps']:>9.1f} req/s  "
                           f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  "
                           f"statuses {result['statuses']}", flush=True)
         finally:
@@ -328,25 +349,31 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=10)
 
     best = {name: max(r["rps"] for r in runs) for name, runs in results.items()}
-    ok = {"sandbox transfer": {201}, "prism static transfer": {201}}
+    median = {name: statistics.median(r["rps"] for r in runs) for name, runs in results.items()}
+    ok = {name: {201} for name in writes}
     bad = {name: [r["statuses"] for r in runs if set(r["statuses"]) != ok.get(name, {200})]
            for name, runs in results.items()}
     print(f"\n1 process each, {args.connections} connections, {os.cpu_count()} cores, "
-          f"best of {args.rounds} rounds:")
+          f"{args.rounds} rounds of {args.seconds:g} s:  {'best':>9}  {'median':>9}")
     for name in targets:
-        print(f"  {name:<22} {best[name]:>9.1f} req/s")
-    ratios = {"read vs connexion --mock": best["sandbox"] / best["connexion --mock"],
-              "read vs bare starlette": best["sandbox"] / best["bare starlette"]}
+        print(f"  {name:<24} {best[name]:>9.1f}  {median[name]:>9.1f} req/s")
+    pairs = {"read vs connexion --mock": ("sandbox", "connexion --mock"),
+             "read vs chain only": ("sandbox", "sandbox, chain only"),
+             "transfer vs chain only": ("sandbox transfer", "sandbox transfer, chain"),
+             "read vs bare starlette": ("sandbox", "bare starlette")}
     if not args.no_prism:
-        ratios["read vs prism (target 2x)"] = best["sandbox"] / best["prism static"]
-        ratios["transfer vs prism (target 1.5x)"] = (best["sandbox transfer"]
-                                                     / best["prism static transfer"])
-    for name, value in ratios.items():
-        print(f"  {name:<32} {value:>6.2f}x")
+        pairs["read vs prism (target 2x)"] = ("sandbox", "prism static")
+        pairs["transfer vs prism (target 1.5x)"] = ("sandbox transfer", "prism static transfer")
+    ratios = {label: {"best": best[a] / best[b], "median": median[a] / median[b]}
+              for label, (a, b) in pairs.items()}
+    print(f"  {'ratio':<32} {'best':>6}  {'median':>6}")
+    for label, value in ratios.items():
+        print(f"  {label:<32} {value['best']:>5.2f}x  {value['median']:>5.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"path": path, "results": results, "best_rps": best,
-             "ratios": {k: round(v, 3) for k, v in ratios.items()}}, indent=2))
+            {"path": path, "results": results, "best_rps": best, "median_rps": median,
+             "ratios": {k: {m: round(x, 3) for m, x in v.items()} for k, v in ratios.items()}},
+            indent=2))
     if any(bad.values()):
         print(f"non-200 answers: {bad}", file=sys.stderr)
         return 1

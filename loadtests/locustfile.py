@@ -40,6 +40,7 @@ SECTION_OF = dict((operation, section) for section, operation in STEPS.values())
 ANOTHER_BANK = {"account_number": "6212269458073021579", "bank_code": "102100099996",
                 "name": "王芳"}
 TRANSFER_ATTEMPTS = 3
+MAX_OWED = 4.0  # flows a user may be behind and still make up
 
 _population = itertools.cycle(PLAN["population"])
 _acks: list[dict] = []  # this process's acknowledged payments, not yet sent or written
@@ -67,19 +68,39 @@ class PartnerApp(FastHttpUser):
         self.customer = next(_population)
         self.token = self.customer["access_token"]
         self.payments: list[str] = []
-        self.flow_started = time.monotonic()
+        # Flows this user is owed: it earns them at its share of the curve's rate, and walks
+        # one whenever it has one. A user that fell behind (slow answers, a late start) catches
+        # up, and a rise in the curve is felt within a quarter of a second, not after a sleep
+        # sized for the quiet hour before it. Users earn from the start of the run, so those
+        # spawned last make up for it; the random start spreads them apart.
+        self.owed = random.random()
+        self.owed_at = _started
+
+    def _flows_per_second(self) -> float:
+        rate = PROFILE.rate_at(time.monotonic() - _started)  # calls/s, all users together
+        return rate / (PLAN["users"] * PROFILE.calls_per_flow)
+
+    def _earn(self) -> None:
+        now = time.monotonic()
+        # At most a few flows of credit: a user stalled for long does not burst afterwards.
+        self.owed = min(self.owed + (now - self.owed_at) * self._flows_per_second(),
+                        MAX_OWED)
+        self.owed_at = now
 
     def wait_time(self) -> float:
-        """Paces this user so that all of them together make the curve's calls per second."""
-        users = PLAN["users"]
-        rate = PROFILE.rate_at(time.monotonic() - _started)  # calls/s, all users together
-        interval = users * PROFILE.calls_per_flow / max(rate, 1e-9)
-        return max(0.0, interval - (time.monotonic() - self.flow_started))
+        """Until this user has earned its next flow (at most 0.25 s: the rate may change)."""
+        self._earn()
+        if self.owed >= 1:
+            return 0.0
+        return min(0.25, (1 - self.owed) / max(self._flows_per_second(), 1e-9))
 
     @task
     def walk(self):
         global _calls
-        self.flow_started = time.monotonic()
+        self._earn()
+        if self.owed < 1:
+            return
+        self.owed -= 1
         flow = random.choices(FLOWS, WEIGHTS)[0]
         for step in flow.steps:
             if _calls >= CALL_SHARE:

@@ -13,6 +13,7 @@ from sandbox import problems
 from sandbox.asgi import SECURITY_HANDLERS, SandboxApp
 from sandbox.clock import Clock
 from sandbox.contracts import allowed_methods, load_contracts
+from sandbox.fastpath import FastPath
 from sandbox.handlers import resolver_for
 from sandbox.rules import Refusal
 from sandbox.security.tokens import TokenCache
@@ -66,6 +67,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             swagger_ui_options=SwaggerUIOptions(swagger_ui=True, spec_path="/openapi.json"),
         )
     allowed = allowed_methods(contracts)
+    errors = [(Refusal, problems.refusal), (ProblemException, problems.http_error),
+              (HTTPException, problems.http_error), (Exception, problems.unhandled_error)]
+    if settings.fast_path:
+        app.fast_path = FastPath(contracts, errors)
 
     def method_not_allowed(request, exc):
         path = request.scope.get("path", "")
@@ -76,8 +81,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return problems.http_error(request, exc)
 
     app.add_error_handler(405, method_not_allowed)
-    app.add_error_handler(Refusal, problems.refusal)
-    app.add_error_handler(ProblemException, problems.http_error)
-    app.add_error_handler(HTTPException, problems.http_error)
-    app.add_error_handler(Exception, problems.unhandled_error)
+    for exception, handler in errors:
+        app.add_error_handler(exception, handler)
     return app

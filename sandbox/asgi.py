@@ -64,7 +64,20 @@ SECURITY_HANDLERS = {"oauth2": OAuthTokenInfo}
 
 
 class SandboxApp(AsyncApp):
+    """Requests the fast path is sure of (`sandbox.fastpath`) skip Connexion's middleware
+    chain; everything else, and everything it is unsure of, goes through it."""
+
+    fast_path = None
+
     def __init__(self, import_name: str, **kwargs):
         # AsyncApp.__init__ only picks its ASGI app and hands everything to AbstractApp.
         self._middleware_app = _ASGIApp()
         AbstractApp.__init__(self, import_name, **kwargs)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and self.fast_path is not None:
+            matched = self.fast_path.match(scope)
+            if matched is not None:
+                await self.fast_path(scope, receive, send, matched, self.middleware)
+                return
+        await self.middleware(scope, receive, send)

@@ -29,6 +29,7 @@ import httpx
 import orjson
 
 from sandbox.clock import Clock
+from sandbox.record_ids import new_id
 from sandbox.store.base import Row, Store, Transaction
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
@@ -80,7 +81,7 @@ async def enqueue(store: Store, tx: Transaction, clock: Clock, partner_id: str,
     if await store.callback(partner_id, tx) is None:
         return None
     now = clock.timestamp()
-    event_id = "evt_" + secrets.token_hex(8)
+    event_id = new_id("evt")
     body = {"event_id": event_id, "type": event_type,
             "created_at": clock.now().isoformat(timespec="seconds"),
             "data": {"payment": payment}}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
 
 import orjson
 
@@ -28,8 +27,9 @@ from sandbox import ledger, notify
 from sandbox.bank.directory import BY_CODE, SANDBOX_BANK_CODE
 from sandbox.clock import Clock
 from sandbox.money import Fen, to_yuan
+from sandbox.record_ids import new_id
 from sandbox.rules import ConflictingRequest, Refusal, UnknownResource
-from sandbox.rules.limits import Usage, check_active, check_credit, check_debit
+from sandbox.rules.limits import Usage, check_active, check_credit, check_debit, needs_usage
 from sandbox.rules.risk import (
     RiskRefusal,
     check_controls,
@@ -68,7 +68,7 @@ def request_hash(body: dict) -> str:
 
 def _line(description: str, party_name: str, party_account: str | None) -> dict:
     """One statement line of a movement, as the account holder will read it."""
-    return {"transaction_id": "txn_" + secrets.token_hex(8), "description": description,
+    return {"transaction_id": new_id("txn"), "description": description,
             "counterparty_name": party_name, "counterparty_account": party_account,
             "channel": "online"}
 
@@ -118,7 +118,7 @@ async def post_transfer(store: Store, clock: Clock, partner_id: str, request_id:
 
 def _risk_event(partner_id: str, account_id: str, exc: RiskRefusal, action: str, amount: Fen,
                 request_id: str, clock: Clock, payment_id: str | None = None) -> dict:
-    return {"partner_id": partner_id, "event_id": "rsk_" + secrets.token_hex(8),
+    return {"partner_id": partner_id, "event_id": new_id("rsk"),
             "account_id": account_id, "rule": exc.rule, "action": action,
             "amount_fen": int(amount), "request_id": request_id, "detail": exc.detail,
             # Microseconds: events of one second keep the order they happened in.
@@ -160,15 +160,19 @@ async def _book_transfer(store, tx, clock, partner_id, request_id, digest, amoun
     now = clock.now()
     today = now.date().isoformat()
     creditor_number = target["account_number"] if target else creditor["account_number"]
-    usage = Usage(**await store.usage(tx, partner_id, debtor, today))
+    subjects = [debtor_id, "partner"] + ([creditor_id] if creditor_id else [])
+    by_subject = await store.controls(tx, partner_id, subjects)
+    account_controls, partner_controls = by_subject.get(debtor_id), by_subject.get("partner")
+    usage = (Usage(**await store.usage(tx, partner_id, debtor, today))
+             if needs_usage(debtor, account_controls) else Usage())
     check_debit(debtor, amount, creditor_number, usage)
-    account_controls = await store.controls(tx, partner_id, debtor_id)
-    partner_controls = await store.controls(tx, partner_id, "partner")
     check_controls(account_controls, f"account {debtor_id}", amount, usage.out_day)
-    check_controls(partner_controls, "this partner", amount,
-                   Fen(await store.partner_paid_today(tx, partner_id, today)))
+    if partner_controls is not None:
+        # Summed only when the operator set controls for the partner: its day's payments.
+        check_controls(partner_controls, "this partner", amount,
+                       Fen(await store.partner_paid_today(tx, partner_id, today)))
     if target is not None:
-        target_controls = await store.controls(tx, partner_id, creditor_id)
+        target_controls = by_subject.get(creditor_id)
         if target_controls is not None and target_controls["payments_closed"]:
             raise Refusal("PAYMENTS_CLOSED", f"Payments are closed for account {creditor_id} "
                           "by the bank.", field="body.creditor.account_id")
@@ -184,16 +188,19 @@ async def _book_transfer(store, tx, clock, partner_id, request_id, digest, amoun
             if controls["risk_action"] != "hold":
                 raise
             hold = hold or exc
-    debtor_name = (await store.customer(partner_id, debtor["customer_id"], tx))["name"]
     if target is not None:
         check_credit(target, amount, debtor["account_number"],
-                     Usage(**await store.usage(tx, partner_id, target, today)))
-        creditor_name = (await store.customer(partner_id, target["customer_id"], tx))["name"]
+                     Usage(**await store.usage(tx, partner_id, target, today))
+                     if needs_usage(target) else Usage())
+        names = await store.customer_names(tx, partner_id, {debtor["customer_id"],
+                                                            target["customer_id"]})
+        debtor_name, creditor_name = names[debtor["customer_id"]], names[target["customer_id"]]
     else:
+        debtor_name = (await store.customer(partner_id, debtor["customer_id"], tx))["name"]
         creditor_name = creditor["name"]
     remittance = body.get("remittance_information")
     note = f" · {remittance}" if remittance else ""
-    movement_id = "mov_" + secrets.token_hex(8)
+    movement_id = new_id("mov")
     booked_at = now.isoformat(timespec="seconds")
     lines = {debtor_id: _line(f"转账 Transfer to {creditor_name}{note}", creditor_name,
                               creditor_number)}
@@ -204,7 +211,7 @@ async def _book_transfer(store, tx, clock, partner_id, request_id, digest, amoun
     await store.book(tx, partner_id, movement_id, booked_at,
                      ledger.transfer(debtor_id, destination, amount), lines, accounts)
     interbank = bank_code != SANDBOX_BANK_CODE
-    payment_id = "pay_" + secrets.token_hex(8)
+    payment_id = new_id("pay")
     if hold is not None:
         await store.add_risk_event(_risk_event(partner_id, body["debtor_account_id"], hold,
                                                "held", amount, request_id, clock, payment_id),
@@ -251,7 +258,7 @@ async def settle_payment(store: Store, clock: Clock, partner_id: str,
         if payment["creditor_account_number"].endswith(UNKNOWN_AT_OTHER_BANK):
             debtor_id = payment["debtor_account_id"]
             accounts = await store.lock_accounts(tx, partner_id, [debtor_id])
-            movement_id = "mov_" + secrets.token_hex(8)
+            movement_id = new_id("mov")
             # Money returned by the other bank is always taken back: no class cap applies.
             await store.book(tx, partner_id, movement_id, now,
                              ledger.transfer(ledger.CLEARING, debtor_id,
@@ -300,7 +307,7 @@ async def release_payment(store: Store, clock: Clock, partner_id: str, payment_i
             lines[creditor_id] = _line(f"转账 Transfer from {debtor_name}"
                                        + (f" · {note}" if note else ""), debtor_name,
                                        debtor["account_number"])
-        await store.book(tx, partner_id, "mov_" + secrets.token_hex(8), booked_at,
+        await store.book(tx, partner_id, new_id("mov"), booked_at,
                          ledger.transfer(ledger.HELD, creditor_id or ledger.CLEARING, amount),
                          lines, accounts)
         if creditor_id is not None:
@@ -322,7 +329,7 @@ async def reject_payment(store: Store, clock: Clock, partner_id: str, payment_id
         payment = await _held(store, tx, partner_id, payment_id)
         debtor_id = payment["debtor_account_id"]
         accounts = await store.lock_accounts(tx, partner_id, [debtor_id])
-        movement_id = "mov_" + secrets.token_hex(8)
+        movement_id = new_id("mov")
         await store.book(tx, partner_id, movement_id, clock.now().isoformat(timespec="seconds"),
                          ledger.transfer(ledger.HELD, debtor_id, Fen(payment["amount_fen"])),
                          {debtor_id: _line(f"退回 Returned by the bank: {payment_id}",
@@ -384,7 +391,7 @@ async def refund_payment(store: Store, clock: Clock, partner_id: str, payment_id
         check_credit(debtor, amount, payment["creditor_account_number"],
                      Usage(**await store.usage(tx, partner_id, debtor, today)))
         debtor_name = (await store.customer(partner_id, debtor["customer_id"], tx))["name"]
-        movement_id = "mov_" + secrets.token_hex(8)
+        movement_id = new_id("mov")
         booked_at = now.isoformat(timespec="seconds")
         lines = {debtor_id: _line(f"退款 Refund of {payment_id}", payment["creditor_name"],
                                   payment["creditor_account_number"])}

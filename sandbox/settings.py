@@ -43,6 +43,14 @@ def _int(name: str, raw: str) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _flag(name: str, raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -58,6 +66,7 @@ class Settings:
     notify_backoff: tuple[float, ...] = NOTIFY_BACKOFF  # SANDBOX_NOTIFY_BACKOFF=1,5,30,...
     notify_timeout: float = 5.0  # seconds a receiver has to answer one delivery
     interbank_delay: float = 2.0  # seconds a payment to another bank stays pending
+    fast_path: bool = True  # SANDBOX_FAST_PATH=0: every request through Connexion's chain
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -75,6 +84,8 @@ class Settings:
                 values[field.name] = _schedule(name, raw)
             elif field.name in ("notify_timeout", "interbank_delay"):
                 values[field.name] = _seconds(name, raw)
+            elif field.name == "fast_path":
+                values[field.name] = _flag(name, raw)
             elif field.name.endswith("_dir"):
                 values[field.name] = Path(raw)
             else:

@@ -27,7 +27,7 @@ _FORMATS = FormatChecker()
 _built: dict[int, tuple[dict, Draft4Validator]] = {}
 
 
-def _validator_for(schema: dict, cls=Draft4Validator) -> Draft4Validator:
+def validator_for(schema: dict, cls=Draft4Validator) -> Draft4Validator:
     # Keyed by identity: the specification's schema dicts live as long as the app.
     entry = _built.get(id(schema))
     if entry is None or entry[0] is not schema:
@@ -89,7 +89,7 @@ class FieldParameterValidator(ParameterValidator):
                 if is_nullable(param) and is_null(value):
                     continue
                 try:
-                    _validator_for(param.get("schema", param)).validate(value)
+                    validator_for(param.get("schema", param)).validate(value)
                 except ValidationError as error:
                     raise _invalid(error, field) from None
 
@@ -97,7 +97,7 @@ class FieldParameterValidator(ParameterValidator):
 class FieldJSONBodyValidator(JSONRequestBodyValidator):
     @property
     def _validator(self):
-        return _validator_for(self._schema, Draft4RequestValidator)
+        return validator_for(self._schema, Draft4RequestValidator)
 
     def _validate(self, body):
         if not self._nullable and body is None:
@@ -122,7 +122,7 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
 class FieldFormValidator(FormDataValidator):
     @property
     def _validator(self):
-        return _validator_for(self._schema, Draft4RequestValidator)
+        return validator_for(self._schema, Draft4RequestValidator)
 
     def _validate(self, body):
         if not isinstance(body, dict):

@@ -52,6 +52,15 @@ def check_active(account: dict) -> None:
                       f"Account {account['account_id']} is {account['status']}.")
 
 
+def needs_usage(account: dict, controls: dict | None = None) -> bool:
+    """Whether the checks below (and an operator's daily limit) read `account`'s usage: only
+    Type II and III accounts have class caps, so without a daily limit the others' history is
+    not summed."""
+    return (AccountClass(account["account_class"]) in (AccountClass.TYPE_II,
+                                                       AccountClass.TYPE_III)
+            or (controls is not None and controls["daily_limit_fen"] is not None))
+
+
 def check_debit(account: dict, amount: Fen, counterparty_number: str | None,
                 usage: Usage) -> None:
     """May `account` send `amount` to the account numbered `counterparty_number`?"""

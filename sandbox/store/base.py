@@ -242,6 +242,13 @@ class Store(abc.ABC):
             return await self.fetchone(sql, (partner_id, customer_id))
         return await tx.fetchone(sql, (partner_id, customer_id))
 
+    async def customer_names(self, tx: Transaction, partner_id: str,
+                             customer_ids: t.Collection[str]) -> dict[str, str]:
+        rows = await tx.fetchall(
+            f"SELECT customer_id, name FROM customers WHERE partner_id = ? AND customer_id IN "
+            f"({', '.join('?' * len(customer_ids))})", (partner_id, *customer_ids))
+        return {row["customer_id"]: row["name"] for row in rows}
+
     async def customer_by_mobile(self, partner_id: str, mobile: str) -> Row | None:
         return await self.fetchone(
             "SELECT * FROM customers WHERE partner_id = ? AND mobile = ? ORDER BY ordinal"
@@ -358,33 +365,51 @@ class Store(abc.ABC):
 
     async def usage(self, tx: Transaction, partner_id: str, account: Row, day: str) -> Row:
         """Sums (fen) of what `account` sent and received on `day` and in its year, in total
-        and with parties other than its bound account."""
-        year_start = day[:4] + "-01-01"
+        and with parties other than its bound account. Call with the account locked."""
+        year = day[:4]
+        rows = await tx.fetchall(
+            "SELECT * FROM usage_totals WHERE partner_id = ? AND account_id = ?"
+            " AND period IN (?, ?)", (partner_id, account["account_id"], day, year))
+        found = {row["period"]: row for row in rows}
+        for period in (day, year):
+            if period not in found:
+                found[period] = await self._sum_usage(tx, partner_id, account, period)
+        today, this_year = found[day], found[year]
+        return {
+            "out_day": int(today["out_fen"]), "out_year": int(this_year["out_fen"]),
+            "non_bound_out_day": int(today["non_bound_out_fen"]),
+            "non_bound_out_year": int(this_year["non_bound_out_fen"]),
+            "non_bound_in_day": int(today["non_bound_in_fen"]),
+            "non_bound_in_year": int(this_year["non_bound_in_fen"]),
+        }
+
+    async def _sum_usage(self, tx: Transaction, partner_id: str, account: Row,
+                         period: str) -> Row:
+        """A period's totals summed from the statement, and kept from now on (see `book`)."""
+        first, last = (period, period) if len(period) == 10 else (f"{period}-01-01",
+                                                                  f"{period}-12-31")
         bound = account["bound_account_number"] or ""
         row = await tx.fetchone(
             """SELECT
-                 COALESCE(SUM(CASE WHEN direction = 'debit' AND booking_date = ?
-                              THEN amount_fen ELSE 0 END), 0) AS out_day,
                  COALESCE(SUM(CASE WHEN direction = 'debit' THEN amount_fen ELSE 0 END), 0)
-                   AS out_year,
-                 COALESCE(SUM(CASE WHEN direction = 'debit' AND booking_date = ?
-                              AND COALESCE(counterparty_account, '') <> ?
-                              THEN amount_fen ELSE 0 END), 0) AS non_bound_out_day,
+                   AS out_fen,
                  COALESCE(SUM(CASE WHEN direction = 'debit'
                               AND COALESCE(counterparty_account, '') <> ?
-                              THEN amount_fen ELSE 0 END), 0) AS non_bound_out_year,
-                 COALESCE(SUM(CASE WHEN direction = 'credit' AND booking_date = ?
-                              AND COALESCE(counterparty_account, '') <> ?
-                              THEN amount_fen ELSE 0 END), 0) AS non_bound_in_day,
+                              THEN amount_fen ELSE 0 END), 0) AS non_bound_out_fen,
                  COALESCE(SUM(CASE WHEN direction = 'credit'
                               AND COALESCE(counterparty_account, '') <> ?
-                              THEN amount_fen ELSE 0 END), 0) AS non_bound_in_year
+                              THEN amount_fen ELSE 0 END), 0) AS non_bound_in_fen
                FROM transactions
-               WHERE partner_id = ? AND account_id = ? AND booking_date >= ?""",
-            (day, day, bound, bound, day, bound, bound, partner_id, account["account_id"],
-             year_start),
+               WHERE partner_id = ? AND account_id = ? AND booking_date BETWEEN ? AND ?""",
+            (bound, bound, partner_id, account["account_id"], first, last),
         )
-        return {key: int(value) for key, value in row.items()}
+        totals = {"partner_id": partner_id, "account_id": account["account_id"],
+                  "period": period, **{key: int(value) for key, value in row.items()}}
+        await tx.execute(
+            "INSERT INTO usage_totals (partner_id, account_id, period, out_fen,"
+            " non_bound_out_fen, non_bound_in_fen) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING", tuple(totals.values()))
+        return totals
 
     async def book(self, tx: Transaction, partner_id: str, movement_id: str, booked_at: str,
                    legs: list, lines: dict[str, Row], accounts: dict[str, Row]) -> None:
@@ -413,6 +438,20 @@ class Store(abc.ABC):
             await tx.execute(
                 "UPDATE accounts SET balance_fen = ? WHERE partner_id = ? AND account_id = ?",
                 (balance, partner_id, leg.ledger_account))
+            # The running totals `usage` reads, for the periods already summed (a period
+            # not summed yet is summed from the statement, this line included, when asked).
+            debit = leg.amount < 0
+            non_bound = (lines[leg.ledger_account]["counterparty_account"] or "") != (
+                account["bound_account_number"] or "")
+            amount = abs(int(leg.amount))
+            await tx.execute(
+                "UPDATE usage_totals SET out_fen = out_fen + ?,"
+                " non_bound_out_fen = non_bound_out_fen + ?,"
+                " non_bound_in_fen = non_bound_in_fen + ?"
+                " WHERE partner_id = ? AND account_id = ? AND period IN (?, ?)",
+                (amount if debit else 0, amount if debit and non_bound else 0,
+                 amount if not debit and non_bound else 0, partner_id, leg.ledger_account,
+                 booked_at[:10], booked_at[:4]))
             accounts[leg.ledger_account] = {**account, "balance_fen": balance}
         await _insert(tx, "postings", journal)
 
@@ -584,10 +623,14 @@ class Store(abc.ABC):
     async def partner(self, partner_id: str) -> Row | None:
         return await self.fetchone("SELECT * FROM partners WHERE partner_id = ?", (partner_id,))
 
-    async def controls(self, tx: Transaction, partner_id: str, subject: str) -> Row | None:
-        """What the operator set for the partner (subject "partner") or one account."""
-        return await tx.fetchone(
-            "SELECT * FROM controls WHERE partner_id = ? AND subject = ?", (partner_id, subject))
+    async def controls(self, tx: Transaction, partner_id: str,
+                       subjects: t.Sequence[str]) -> dict[str, Row]:
+        """What the operator set for the partner (subject "partner") or accounts, by subject;
+        a subject without controls is absent."""
+        rows = await tx.fetchall(
+            f"SELECT * FROM controls WHERE partner_id = ? AND subject IN "
+            f"({', '.join('?' * len(subjects))})", (partner_id, *subjects))
+        return {row["subject"]: row for row in rows}
 
     async def set_controls(self, partner_id: str, subject: str, controls: Row) -> Row:
         row = {"partner_id": partner_id, "subject": subject, **controls}

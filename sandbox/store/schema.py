@@ -2,7 +2,7 @@
 
 #: Bumped when a table changes shape; a database made with another version is refused at start
 #: (the sandbox keeps no migrations: its data is synthetic, a new --db costs nothing).
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -73,6 +73,17 @@ TABLES = (
         channel TEXT NOT NULL,
         PRIMARY KEY (partner_id, account_id, seq),
         FOREIGN KEY (partner_id, account_id) REFERENCES accounts (partner_id, account_id))""",
+    # What each account sent and received per day ('2026-11-27') and per year ('2026'), kept
+    # in step with `transactions` by every booking, so the class caps cost one lookup however
+    # long the history. A missing row is summed from `transactions` on first use.
+    """CREATE TABLE IF NOT EXISTS usage_totals (
+        partner_id TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        period TEXT NOT NULL,
+        out_fen BIGINT NOT NULL,
+        non_bound_out_fen BIGINT NOT NULL,
+        non_bound_in_fen BIGINT NOT NULL,
+        PRIMARY KEY (partner_id, account_id, period))""",
     """CREATE TABLE IF NOT EXISTS postings (
         partner_id TEXT NOT NULL,
         movement_id TEXT NOT NULL,
@@ -202,6 +213,7 @@ TABLES = (
     "CREATE INDEX IF NOT EXISTS notifications_by_partner"
     " ON notifications (partner_id, created_us)",
     "CREATE INDEX IF NOT EXISTS payments_due ON payments (status, settles_at_ms)",
+    "CREATE INDEX IF NOT EXISTS payments_by_day ON payments (partner_id, created_at)",
     "CREATE INDEX IF NOT EXISTS postings_by_account ON postings (partner_id, ledger_account)",
     "CREATE INDEX IF NOT EXISTS accounts_by_number ON accounts (partner_id, account_number)",
     "CREATE INDEX IF NOT EXISTS accounts_by_ordinal ON accounts (partner_id, ordinal)",

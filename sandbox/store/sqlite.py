@@ -33,14 +33,24 @@ class _SqliteTransaction(Transaction):
 
 class SqliteStore(Store):
     """Queries are short and local, so they run on the event loop: no thread hop per request.
-    WAL lets other processes (uvicorn workers, the CLI) read while one writes."""
+    WAL lets other processes (uvicorn workers, the CLI) read while one writes.
+
+    Group commit: a transaction is a savepoint inside a batch that stays open until the
+    transactions already waiting for the write lock have run; one COMMIT (one fsync, run off
+    the loop) then makes the whole batch durable, and only then does each transaction's
+    `async with` return, so nothing is acknowledged before it is on disk. A transaction that
+    fails rolls back to its savepoint and leaves the others in the batch alone. Reads outside
+    a transaction use a second connection, which sees committed data only."""
 
     def __init__(self, path: str):
         self.path = path
         self.conn: sqlite3.Connection | None = None
+        self.reader: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._batch: asyncio.Future | None = None  # resolved when the open batch is durable
+        self._committer: asyncio.Task | None = None
 
-    async def open(self) -> None:
+    def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -52,36 +62,87 @@ class SqliteStore(Store):
         # FULL: a commit is on disk before a 2xx acknowledges it.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
-        self.conn = conn
+        # Each transaction is a savepoint in a batch: its undo records (the sub-journal) stay
+        # in memory instead of a temporary file written on every first change to a page.
+        conn.execute("PRAGMA temp_store = MEMORY")
+        return conn
+
+    async def open(self) -> None:
+        self.conn = self._connect()
         try:
             await self.create_schema()
         except StoreError:
             await self.close()
             raise
+        # An in-memory database exists once per connection: it reads where it writes.
+        self.reader = self.conn if self.path == ":memory:" else self._connect()
 
     async def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        if self._committer is not None:
+            await asyncio.shield(self._committer)
+        for conn in {id(c): c for c in (self.reader, self.conn) if c is not None}.values():
+            conn.close()
+        self.conn = self.reader = None
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> t.AsyncIterator[Transaction]:
         async with self._write_lock:
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            if self._batch is not None and not conn.in_transaction:
+                # SQLite rolled the whole batch back on an error of its own: fail it.
+                self._fail_batch(StoreError("the transaction was rolled back by SQLite"))
+            if self._batch is None:
+                conn.execute("BEGIN IMMEDIATE")
+                self._batch = asyncio.get_running_loop().create_future()
+                self._committer = asyncio.get_running_loop().create_task(self._commit())
+            batch = self._batch
+            conn.execute("SAVEPOINT request")
             try:
                 yield _SqliteTransaction(conn)
             except sqlite3.IntegrityError as exc:
-                conn.execute("ROLLBACK")
+                self._undo(conn)
                 raise DuplicateError(str(exc)) from exc
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._undo(conn)
                 raise
+            conn.execute("RELEASE request")
+        # Durable before the caller answers anyone.
+        await asyncio.shield(batch)
+
+    @staticmethod
+    def _undo(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK TO request")
+            conn.execute("RELEASE request")
+
+    def _fail_batch(self, exc: BaseException) -> None:
+        batch, self._batch = self._batch, None
+        if not batch.done():
+            batch.set_exception(exc)
+            batch.exception()  # retrieved here: a batch nobody waits for is not an error
+
+    async def _commit(self) -> None:
+        # Queued behind the transactions already waiting for the lock: they join this batch.
+        async with self._write_lock:
+            batch = self._batch
+            if batch is None or batch.done():
+                return
+            self._batch = None
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.conn.execute,
+                                                                 "COMMIT")
+            except BaseException as exc:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                self._batch = batch
+                self._fail_batch(StoreError(f"commit failed: {exc}"))
+                if not isinstance(exc, Exception):
+                    raise
             else:
-                conn.execute("COMMIT")
+                batch.set_result(None)
 
     async def fetchall(self, sql: str, params: t.Sequence = ()) -> list[Row]:
-        return self.conn.execute(sql, params).fetchall()
+        return self.reader.execute(sql, params).fetchall()
 
     async def fetchone(self, sql: str, params: t.Sequence = ()) -> Row | None:
-        return self.conn.execute(sql, params).fetchone()
+        return self.reader.execute(sql, params).fetchone()
