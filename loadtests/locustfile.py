@@ -41,11 +41,13 @@ ANOTHER_BANK = {"account_number": "6212269458073021579", "bank_code": "102100099
                 "name": "王芳"}
 TRANSFER_ATTEMPTS = 3
 MAX_OWED = 4.0  # flows a user may be behind and still make up
+STOP_AFTER_LAST_CALL = 2.0  # seconds for the calls in flight (a retried transfer) to end
 
 _population = itertools.cycle(PLAN["population"])
 _acks: list[dict] = []  # this process's acknowledged payments, not yet sent or written
 _attempts: dict[str, str] = {}  # request id -> partner id, of every transfer sent
 _received: list[dict] = []  # the master's: every worker's
+_shares_made: set[str] = set()  # the master's: workers that made their share of the calls
 _calls = 0  # made by this process; it stops at its share of the plan's calls
 _started = time.monotonic()
 
@@ -107,6 +109,8 @@ class PartnerApp(FastHttpUser):
                 gevent.sleep(1)  # this process has made its share: idle until the run ends
                 return
             _calls += 1
+            if _calls == CALL_SHARE:
+                _share_made(self.environment)
             getattr(self, step)(flow)
 
     # -- the calls ----------------------------------------------------------------------------
@@ -207,10 +211,28 @@ def _drain() -> dict:
     return batch
 
 
+def _share_made(environment) -> None:
+    """This process has started its last call of the plan: the run ends once every Locust
+    process has (its calls finish first), not at a clock that would cut the tail off."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.send_message("share_made", runner.client_id)
+    else:
+        gevent.spawn_later(STOP_AFTER_LAST_CALL, runner.quit)
+
+
+def _worker_made_share(environment, worker: str) -> None:
+    _shares_made.add(worker)
+    if len(_shares_made) >= PLAN["locust_workers"]:
+        gevent.spawn_later(STOP_AFTER_LAST_CALL, environment.runner.quit)
+
+
 @events.init.add_listener
 def _on_init(environment, **_):
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message("acks", lambda msg, **kw: _received.append(msg.data))
+        environment.runner.register_message(
+            "share_made", lambda msg, **kw: _worker_made_share(environment, msg.data))
     elif isinstance(environment.runner, WorkerRunner):
         def send_every_second():
             while True:
@@ -245,6 +267,8 @@ def _on_quitting(environment, **_):
 
 def _figures(entry) -> dict:
     return {"calls": entry.num_requests, "failures": entry.num_failures,
+            "run_s": round(max(0.0, (entry.last_request_timestamp or entry.start_time)
+                               - entry.start_time), 1),
             "rps": round(entry.total_rps, 1),
             "p50_ms": entry.get_response_time_percentile(0.50),
             "p95_ms": entry.get_response_time_percentile(0.95),

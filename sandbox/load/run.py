@@ -156,6 +156,12 @@ def population(url: str, partners: list[dict]) -> list[dict]:
     return people
 
 
+def grace_s(duration_s: float) -> float:
+    """How long after the day's curve ends a run may go on making the plan's last calls (a
+    user that fell behind catches up). A run ends as soon as the plan's calls are made."""
+    return max(5.0, duration_s * 0.02)
+
+
 def run_locust(url: str, plan_path: Path, report: Path, *, users: int, workers: int,
                remote_workers: int, duration_s: float, quiet: bool) -> int:
     """Locust headless; with workers, its master here, `workers` worker processes on this
@@ -164,7 +170,8 @@ def run_locust(url: str, plan_path: Path, report: Path, *, users: int, workers: 
     common = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
     spawn_rate = str(max(1, users // 5))
     master = [*common, "--headless", "--host", url, "-u", str(users), "-r", spawn_rate,
-              "-t", f"{max(1, round(duration_s))}s", "--stop-timeout", "15",
+              "-t", f"{max(1, round(duration_s + grace_s(duration_s)))}s",
+              "--stop-timeout", "15",
               "--html", str(report / "report.html"), "--csv", str(report / "locust"),
               "--only-summary", "--exit-code-on-error", "0"]
     helpers: list[subprocess.Popen] = []
@@ -208,7 +215,7 @@ def _progress(stats_csv: Path, elapsed: float, duration_s: float) -> None:
             total = next(row for row in csv.DictReader(stream) if row["Name"] == "Aggregated")
     except (OSError, StopIteration, KeyError):
         return
-    print(f"  [{min(elapsed, duration_s):5.0f}/{duration_s:.0f} s] "
+    print(f"  [{elapsed:5.0f}/{duration_s:.0f} s] "
           f"{int(total['Request Count']):>9,} calls, {int(total['Failure Count']):,} failures, "
           f"{float(total['Requests/s']):,.0f} calls/s", file=sys.stderr, flush=True)
 
@@ -220,7 +227,9 @@ def summarise(profile: Profile, report: Path, reconciliation: dict, *, url: str,
     except (OSError, ValueError):
         raise LoadError(f"Locust wrote no statistics; see {report / 'locust.log'}") from None
     total = figures["total"]
-    run_s = min(wall_s, profile.duration_s) or 1
+    # From the first call to the last, as Locust timed them (the run ends when the plan's
+    # calls are made, or a grace after the curve: see grace_s).
+    run_s = total.get("run_s") or min(wall_s, profile.duration_s) or 1
     rps = total["calls"] / run_s
     busiest = profile.busiest_minute()
     capacity = {
@@ -239,7 +248,7 @@ def summarise(profile: Profile, report: Path, reconciliation: dict, *, url: str,
         "host": url, "users": users, "locust_workers": workers,
         "calls": total["calls"], "failures": total["failures"], "rps": round(rps, 1),
         "p50_ms": total["p50_ms"], "p95_ms": total["p95_ms"], "p99_ms": total["p99_ms"],
-        "max_ms": total["max_ms"], "wall_s": round(wall_s, 1),
+        "max_ms": total["max_ms"], "run_s": round(run_s, 1), "wall_s": round(wall_s, 1),
         "sections": figures["sections"], "operations": figures["operations"],
         "failure_reasons": figures["failure_reasons"],
         "exceptions": figures["exceptions"],

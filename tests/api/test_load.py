@@ -15,6 +15,8 @@ import pytest
 from conftest import Server, cli, create_partner, free_port
 from werkzeug.serving import make_server
 
+from sandbox.load.run import grace_s
+
 pytestmark = pytest.mark.slow
 
 SUMMARY_KEYS = {"calls", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "sections",
@@ -34,8 +36,11 @@ def assert_clean_run(code: int, summary: dict, output: str, report) -> None:
     assert SUMMARY_KEYS <= set(summary), summary.keys()
     assert summary["failures"] == 0, summary["failure_reasons"]
     assert summary["exceptions"] == [], summary["exceptions"]
-    # The curve paces the users to the planned calls; a loaded 2-core machine may fall short.
-    assert 2000 <= summary["calls"] <= 3000, summary["calls"]
+    # Every planned call is made (a transfer retried on a timeout is one more), and the run
+    # ends when they are: within the 30 s curve and its grace, not at a fixed clock.
+    assert summary["target_calls"] == 3000
+    assert 3000 <= summary["calls"] <= 3030, summary["calls"]
+    assert summary["run_s"] <= 30 + grace_s(30), summary["run_s"]
     assert set(summary["sections"]) == {"accounts", "payments", "platform"}
     assert summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
     reconciliation = summary["reconciliation"]
