@@ -174,3 +174,11 @@ def test_fast_path_serves_good_requests_and_hands_the_rest_to_connexion(tmp_path
         assert client.get(balance + "?limit=1", headers=bearer).status_code == 400
         assert client.get(balance).status_code == 401
         assert through_chain == [balance, balance]
+
+
+def test_an_unreadable_fast_path_setting_is_refused_at_start():
+    from sandbox.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="SANDBOX_FAST_PATH must be 1 or 0, got 'maybe'"):
+        Settings.from_env({"SANDBOX_FAST_PATH": "maybe"})
+    assert Settings.from_env({"SANDBOX_FAST_PATH": "off"}).fast_path is False
