@@ -81,9 +81,9 @@ def start_sandbox(workdir: Path, name: str = "bench", *, fast_path: bool = True
     return proc, url, partner, db
 
 
-def sandbox_load(url: str, partner: dict, db: str) -> tuple[str, dict, object]:
+def sandbox_load(url: str, partner: dict, db: str) -> tuple[str, dict, dict[str, str]]:
     """What to send a sandbox: the balance path, a customer's bearer header, and the maker
-    of transfers among its customers' basic accounts (each with its payer's token)."""
+    tokens of its customers' basic accounts (account id → its holder's token), for transfers."""
     first = customer_token(url, partner["client_id"], partner["client_secret"])
     bearer = {"Authorization": f"Bearer {first['access_token']}"}
     account = httpx.get(url + "/accounts/v1/accounts?limit=1", headers=bearer).json()
@@ -93,7 +93,7 @@ def sandbox_load(url: str, partner: dict, db: str) -> tuple[str, dict, object]:
                                    customer_id=c)["access_token"]
                  for c in {a["customer_id"] for a in basic}}
     tokens = {a["account_id"]: by_holder[a["customer_id"]] for a in basic}
-    return path, bearer, (tokens, list(tokens))
+    return path, bearer, tokens
 
 
 def accounts_of(db: str, partner_id: str) -> list[dict]:
@@ -306,9 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         procs = [sandbox, chain, mock, starlette]
         try:
             # Reads and payments need a customer's consent: tokens through the headless path.
-            path, bearer, (tokens, accounts) = sandbox_load(sandbox_url, partner, db)
-            chain_path, chain_bearer, (chain_tokens, chain_accounts) = sandbox_load(
-                chain_url, chain_partner, chain_db)
+            path, bearer, tokens = sandbox_load(sandbox_url, partner, db)
+            chain_path, chain_bearer, chain_tokens = sandbox_load(chain_url, chain_partner,
+                                                                  chain_db)
             reads = {
                 "sandbox": (sandbox_url, path, bearer, None),
                 "sandbox, chain only": (chain_url, chain_path, chain_bearer, None),
@@ -317,9 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             }
             writes = {
                 "sandbox transfer": (sandbox_url, path, {}, transfer_requests(
-                    sandbox_url, tokens, accounts)),
+                    sandbox_url, tokens, list(tokens))),
                 "sandbox transfer, chain": (chain_url, path, {}, transfer_requests(
-                    chain_url, chain_tokens, chain_accounts)),
+                    chain_url, chain_tokens, list(chain_tokens))),
             }
             if not args.no_prism:
                 prism_accounts, prism_accounts_url = start_prism(workdir, "accounts")
@@ -331,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
                                             "/payments/v1").replace("/banks", "/transfers")
                 writes["prism static transfer"] = (prism_payments_url, path, {},
                                                    transfer_requests(prism_payments_url, tokens,
-                                                                     accounts, transfers_path))
+                                                                     list(tokens),
+                                                                     transfers_path))
             targets = {**reads, **writes}
             results: dict[str, list[dict]] = {name: [] for name in targets}
             for name, (url, target, headers, make) in targets.items():  # warm-up, not counted

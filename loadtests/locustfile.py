@@ -47,7 +47,7 @@ _population = itertools.cycle(PLAN["population"])
 _acks: list[dict] = []  # this process's acknowledged payments, not yet sent or written
 _attempts: dict[str, str] = {}  # request id -> partner id, of every transfer sent
 _received: list[dict] = []  # the master's: every worker's
-_shares_made: set[str] = set()  # the master's: workers that made their share of the calls
+_shares_made: set[str] = set()  # the master's: processes that made their share of the calls
 _calls = 0  # made by this process; it stops at its share of the plan's calls
 _started = time.monotonic()
 
@@ -218,12 +218,14 @@ def _share_made(environment) -> None:
     if isinstance(runner, WorkerRunner):
         runner.send_message("share_made", runner.client_id)
     else:
-        gevent.spawn_later(STOP_AFTER_LAST_CALL, runner.quit)
+        _made_share(environment, "local")
 
 
-def _worker_made_share(environment, worker: str) -> None:
-    _shares_made.add(worker)
-    if len(_shares_made) >= PLAN["locust_workers"]:
+def _made_share(environment, process: str) -> None:
+    """The master (or the only process) hears that `process` made its share; the last ends
+    the run once its calls in flight are answered."""
+    _shares_made.add(process)
+    if len(_shares_made) >= max(1, PLAN["locust_workers"]):
         gevent.spawn_later(STOP_AFTER_LAST_CALL, environment.runner.quit)
 
 
@@ -232,7 +234,7 @@ def _on_init(environment, **_):
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message("acks", lambda msg, **kw: _received.append(msg.data))
         environment.runner.register_message(
-            "share_made", lambda msg, **kw: _worker_made_share(environment, msg.data))
+            "share_made", lambda msg, **kw: _made_share(environment, msg.data))
     elif isinstance(environment.runner, WorkerRunner):
         def send_every_second():
             while True:

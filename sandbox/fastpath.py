@@ -297,7 +297,7 @@ class FastPath:
                 if param.required:
                     raise _NotSure
                 if param.has_default and operation.accepts(name):
-                    kwargs[name] = copy.deepcopy(param.default)
+                    kwargs[name] = param.default  # a scalar: nothing to copy
         if body is not None:
             if request.headers.get("content-type", "").split(";")[0].strip() != (
                     "application/json"):

@@ -80,8 +80,10 @@ class SqliteStore(Store):
     async def close(self) -> None:
         if self._committer is not None:
             await asyncio.shield(self._committer)
-        for conn in {id(c): c for c in (self.reader, self.conn) if c is not None}.values():
-            conn.close()
+        if self.reader is not None and self.reader is not self.conn:
+            self.reader.close()
+        if self.conn is not None:
+            self.conn.close()
         self.conn = self.reader = None
 
     @contextlib.asynccontextmanager
