@@ -16,6 +16,7 @@ import pytest
 from conftest import bank_rows, create_partner, get_token, partner_client
 
 from sandbox.app import create_app
+from sandbox.partners import partner_id_for
 from sandbox.settings import Settings
 
 MADE_UP = re.compile(r"\b(pay|txn|mov|evt|rsk|csn)_[0-9a-f]{16}\b|http://127\.0\.0\.1:\d+"
@@ -30,9 +31,11 @@ def masked(response: httpx.Response) -> tuple:
     return response.status_code, media, headers, MADE_UP.sub("*", response.text)
 
 
-def requests_for(accounts: list[dict]) -> list[tuple]:
-    """(method, path, kwargs, auth: 'customer' | 'none' | header value) for each request."""
+def requests_for(accounts: list[dict], others: list[dict]) -> list[tuple]:
+    """(method, path, kwargs, auth: 'customer' | 'none' | header value) for each request;
+    `others` are another partner's accounts, which this partner must not reach."""
     basic = [a for a in accounts if a["account_class"] == "BASIC"]
+    foreign = others[0]["account_id"]
     payer = basic[0]["account_id"]
     payee = next(a["account_id"] for a in basic if a["customer_id"] != basic[0]["customer_id"])
     transfer = {"debtor_account_id": payer, "creditor": {"account_id": payee},
@@ -58,6 +61,8 @@ def requests_for(accounts: list[dict]) -> list[tuple]:
         ("GET", balance + "?verbose=1", {}, "customer"),
         ("GET", "/accounts/v1/accounts/acc_0000000000000000/balance", {}, "customer"),
         ("GET", "/accounts/v1/accounts/not-an-id/balance", {}, "customer"),
+        ("GET", f"/accounts/v1/accounts/{foreign}/balance", {}, "customer"),
+        ("GET", f"/accounts/v1/accounts/{foreign}/transactions", {}, "customer"),
         ("GET", f"/accounts/v1/accounts/{payee}/balance", {}, "customer:payer"),
         ("DELETE", balance, {}, "customer"),
         ("GET", balance + "/", {}, "customer"),
@@ -67,6 +72,8 @@ def requests_for(accounts: list[dict]) -> list[tuple]:
         ("GET", statement + "?limit=abc", {}, "customer"),
         ("GET", statement + "?limit=2&limit=3", {}, "customer"),
         ("GET", statement + "?limit=+2", {}, "customer"),
+        ("GET", statement + "?limit=99999999999999999999999", {}, "customer"),
+        ("GET", statement + "?limit=2.5", {}, "customer"),
         ("GET", statement + "?from_date=2026-13-01", {}, "customer"),
         ("GET", statement + "?cursor=garbage", {}, "customer"),
         ("GET", f"/accounts/v1/accounts?customer_id={basic[0]['customer_id']}", {}, "customer"),
@@ -81,6 +88,13 @@ def requests_for(accounts: list[dict]) -> list[tuple]:
         post({**transfer, "amount": {"amount": "99999999.00", "currency": "CNY"}},
              request_id="fp-4"),
         post({**transfer, "creditor": {"account_id": payer}}, request_id="fp-5"),
+        post({k: v for k, v in transfer.items() if k != "amount"}, request_id="fp-10"),
+        post({**transfer, "amount": {"amount": 1.0, "currency": "CNY"}}, request_id="fp-11"),
+        post({**transfer, "amount": {"amount": "999999999999999.99", "currency": "CNY"}},
+             request_id="fp-12"),
+        post({**transfer, "creditor": {"account_id": foreign}}, request_id="fp-13"),
+        post({**transfer, "debtor_account_id": foreign}, request_id="fp-14"),
+        post({**transfer, "remittance_information": "x" * 100_000}, request_id="fp-15"),
         post(transfer, request_id="fp-6", content_type="text/plain"),
         post(None, request_id="fp-7", raw=b'{"debtor_account_id": '),
         post(None, request_id="fp-8", raw=b""),
@@ -98,6 +112,7 @@ def twins(tmp_path, start_server):
     for name, flag in (("fast", "1"), ("chain", "0")):
         db = f"sqlite:///{tmp_path / name}.db"
         partner = create_partner(db, "acme", "--seed", "5")
+        create_partner(db, "globex", "--seed", "5")  # its ids must be out of acme's reach
         servers.append((start_server(db, "--seed", "5", env={"SANDBOX_FAST_PATH": flag}),
                         partner))
     return servers
@@ -106,6 +121,7 @@ def twins(tmp_path, start_server):
 def test_fast_path_answers_as_connexion_does(twins):
     (fast, fast_partner), (chain, chain_partner) = twins
     _, accounts = bank_rows(fast.db, fast_partner["partner_id"])
+    _, others = bank_rows(fast.db, partner_id_for("globex"))
     assert bank_rows(chain.db, chain_partner["partner_id"])[1] == accounts
     answers = []
     for server, partner in twins:
@@ -113,7 +129,7 @@ def test_fast_path_answers_as_connexion_does(twins):
         with partner_client(server, partner) as client:
             payer_token = client.auth.token_for(
                 next(a for a in accounts if a["account_class"] == "BASIC")["customer_id"])
-            for method, path, kwargs, auth in requests_for(accounts):
+            for method, path, kwargs, auth in requests_for(accounts, others):
                 headers = dict(kwargs.pop("headers", {}))
                 if auth == "none":
                     extra = {"auth": None}
