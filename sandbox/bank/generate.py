@@ -13,19 +13,28 @@ import dataclasses
 import datetime as dt
 import hashlib
 import random
+import typing as t
 
 from faker import Faker
 
 from sandbox import ids
 from sandbox.bank.profile import BankProfile
 from sandbox.clock import BEIJING
-from sandbox.money import Fen
-from sandbox.rules.account_class import (
-    TYPE_II_NON_BOUND_DAILY,
-    TYPE_III_BALANCE_CAP,
-    TYPE_III_OUT_DAILY,
-    AccountClass,
+from sandbox.ledger import (
+    BANK_EQUITY,
+    CLEARING,
+    Booking,
+    Books,
+    Leg,
+    Narrative,
+    Save,
+    StatementLine,
 )
+from sandbox.money import Fen
+from sandbox.records import Account, Customer
+from sandbox.refusals import Refusal
+from sandbox.rules.account_class import AccountClass
+from sandbox.rules.limits import balance_room, check_debit
 
 # The sandbox bank's own card BIN (a UnionPay 62 prefix no real issuer in the seed uses).
 SANDBOX_BIN = "623501"
@@ -56,58 +65,24 @@ UTILITIES = (
 
 
 @dataclasses.dataclass(frozen=True)
-class Customer:
-    customer_id: str
-    ordinal: int
-    kind: str  # "individual" | "company"
-    name: str
-    resident_id: str | None
-    uscc: str | None
-    birth_date: str | None
-    gender: str | None
-    mobile: str
-    address: str
-    external_card: str | None  # a card at another bank: the fourth factor of online opening
-    external_bank: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Account:
-    account_id: str
-    ordinal: int
-    customer_id: str
-    account_number: str
-    account_class: str
-    product_name: str
-    currency: str
-    status: str
-    opened_on: str
-    bound_account_number: str | None
-    balance_fen: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Posting:
-    account_id: str
-    seq: int
-    transaction_id: str
-    movement_id: str  # the legs of one money movement share it (a bound transfer has two)
-    booked_at: str
-    booking_date: str
-    direction: str  # "credit" | "debit"
-    amount_fen: int
-    balance_after_fen: int
-    description: str
-    counterparty_name: str
-    counterparty_account: str | None
-    channel: str
-
-
-@dataclasses.dataclass(frozen=True)
 class SyntheticBank:
+    """A partner's bank: its customers, and the booking that opens its accounts with their
+    whole history (statement lines, journal entries, usage totals)."""
+
+    partner_id: str
     customers: list[Customer]
-    accounts: list[Account]
-    postings: list[Posting]
+    accounts: list[Account]  # as they stand at the end of the history
+    booking: Booking
+
+    @property
+    def postings(self) -> list[StatementLine]:
+        """Every statement line, account by account, oldest first."""
+        return list(self.booking.lines)
+
+
+def partner_id_for(name: str) -> str:
+    # Derived from the name, so the same partner has the same id in every sandbox.
+    return "ptn_" + hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
 def bank_rng(seed: int, partner_name: str) -> random.Random:
@@ -123,79 +98,94 @@ def _yuan_between(rng: random.Random, low: int, high: int) -> Fen:
     return Fen(rng.randint(low * 100, high * 100))
 
 
-class _Ledger:
-    """Running balances and day caps while a history is simulated."""
+class _History:
+    """A history as it is simulated, booked through the ledger's `Books`: each event is moved at
+    once (the next one sees its balances and usage), then stamped with its time of day and ids
+    when its day ends. Whether a customer can pay is the bank's own rule (`check_debit`)."""
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random, accounts: list[Account]):
         self.rng = rng
-        self.balance: dict[str, Fen] = {}
-        self.entries: dict[str, list[dict]] = {}
-        self.day_out: dict[str, Fen] = {}  # Type III outflow, Type II non-bound, today
-        self.day_in: dict[str, Fen] = {}
-        self.today_events: list[list[dict]] = []
+        self.books = Books(accounts, None)  # every id is drawn from the bank's rng
+        self.today: list[tuple[list[str], t.Any]] = []  # (account ids as posted, move)
 
-    def open(self, account: dict) -> None:
-        self.balance[account["account_id"]] = Fen(0)
-        self.entries[account["account_id"]] = []
+    def balance(self, account: Account) -> Fen:
+        return Fen(self.books.account(account.account_id).balance_fen)
 
-    def post(self, legs: list[tuple[dict, str, Fen, str, str, str | None]], channel: str) -> None:
-        """One event today: legs of (account, direction, amount, description, party, party_acct)."""
-        event = []
-        for account, direction, amount, description, party, party_account in legs:
-            aid = account["account_id"]
-            self.balance[aid] += amount if direction == "credit" else -amount
-            event.append({
-                "account_id": aid, "direction": direction, "amount_fen": int(amount),
-                "balance_after_fen": int(self.balance[aid]), "description": description,
-                "counterparty_name": party, "counterparty_account": party_account,
-                "channel": channel,
-            })
-        self.today_events.append(event)
+    def room(self, account: Account) -> Fen | None:
+        return balance_room(self.books.account(account.account_id))
+
+    def can_pay(self, account: Account, amount: Fen, party_account: str | None,
+                day: dt.date) -> bool:
+        now = self.books.account(account.account_id)
+        try:
+            check_debit(now, amount, party_account,
+                        self.books.usage(account.account_id, day.isoformat()))
+        except Refusal:
+            return False
+        return True
+
+    def post(self, day: dt.date,
+             legs: list[tuple[Account, str, Fen, str, str, str | None]], channel: str) -> None:
+        """One event: legs of (account, direction, amount, description, party, party account);
+        the bank's side lands on an internal account."""
+        customer_legs = [Leg(account.account_id, amount if direction == "credit" else -amount)
+                         for account, direction, amount, *_ in legs]
+        rest = -sum(leg.amount for leg in customer_legs)
+        # Numbered by each line's seq, then account, as the history's journal always was.
+        ordered = sorted(customer_legs, key=lambda leg: (
+            self.books.account(leg.ledger_account).last_seq + 1, leg.ledger_account))
+        if rest:
+            ordered.append(Leg(BANK_EQUITY if channel == "system" else CLEARING, Fen(rest)))
+        narratives = {account.account_id: Narrative(description, party, party_account, channel)
+                      for account, _, _, description, party, party_account in legs}
+        move = self.books.move(ordered, narratives, day=day.isoformat())
+        self.today.append(([account.account_id for account, *_ in legs], move))
 
     def close_day(self, day: dt.date) -> None:
         """Stamp today's events with increasing times of day, then start a new day."""
-        n = len(self.today_events)
+        n = len(self.today)
         if n:
             seconds = sorted(self.rng.sample(range(7 * 3600, 23 * 3600), n))
-            for second, event in zip(seconds, self.today_events, strict=True):
+            for second, (posted, move) in zip(seconds, self.today, strict=True):
                 at = dt.datetime.combine(day, dt.time(), BEIJING) + dt.timedelta(seconds=second)
-                for leg in event:
-                    leg["booked_at"] = at.isoformat()
-                    leg["booking_date"] = day.isoformat()
-                    leg["transaction_id"] = _id(self.rng, "txn")
+                drawn = {account_id: _id(self.rng, "txn") for account_id in posted}
+                self.books.stamp(
+                    move, at.isoformat(),
                     # Derived, not drawn: the rng sequence (so every other value) is unchanged.
-                    leg["movement_id"] = "mov_" + event[0]["transaction_id"][4:]
-                    self.entries[leg["account_id"]].append(leg)
-        self.today_events = []
-        self.day_out.clear()
-        self.day_in.clear()
+                    movement_id="mov_" + drawn[posted[0]][4:],
+                    transaction_ids=[drawn[account_id] for account_id, *_ in move.lines])
+        self.today = []
 
 
 def generate_bank(seed: int, partner_name: str, profile: BankProfile) -> SyntheticBank:
     """The whole bank of one partner. Deterministic: see the module docstring."""
+    partner_id = partner_id_for(partner_name)
     rng = bank_rng(seed, partner_name)
     fake = Faker("zh_CN")
     fake.seed_instance(rng.getrandbits(64))
     first_day = profile.as_of - dt.timedelta(days=profile.history_days - 1)
 
     customers: list[Customer] = []
-    accounts: list[dict] = []
+    accounts: list[Account] = []
     plans: list[tuple[Customer, dict]] = []  # per customer, its accounts by role
 
     def new_account(customer: Customer, cls: AccountClass, product: str, opened: dt.date,
-                    bound: dict | None = None) -> dict:
-        account = {
-            "account_id": _id(rng, "acc"),
-            "ordinal": len(accounts) + 1,
-            "customer_id": customer.customer_id,
-            "account_number": ids.generate_unionpay_card(rng, length=19, bin_prefix=SANDBOX_BIN),
-            "account_class": cls.value,
-            "product_name": product,
-            "currency": "CNY",
-            "status": "active",
-            "opened_on": opened.isoformat(),
-            "bound_account_number": bound["account_number"] if bound else None,
-        }
+                    bound: Account | None = None) -> Account:
+        account = Account(
+            partner_id=partner_id,
+            account_id=_id(rng, "acc"),
+            ordinal=len(accounts) + 1,
+            customer_id=customer.customer_id,
+            account_number=ids.generate_unionpay_card(rng, length=19, bin_prefix=SANDBOX_BIN),
+            account_class=cls.value,
+            product_name=product,
+            currency="CNY",
+            status="active",
+            opened_on=opened.isoformat(),
+            bound_account_number=bound.account_number if bound else None,
+            balance_fen=0,
+            last_seq=0,
+        )
         accounts.append(account)
         return account
 
@@ -207,6 +197,7 @@ def generate_bank(seed: int, partner_name: str, profile: BankProfile) -> Synthet
         birth = dt.date(1960, 1, 1) + dt.timedelta(days=rng.randint(0, 16435))  # to 2004
         bin_prefix, bank_name = rng.choice(OTHER_BANKS)
         customer = Customer(
+            partner_id=partner_id,
             customer_id=_id(rng, "cus"),
             ordinal=len(customers) + 1,
             kind="individual",
@@ -238,6 +229,7 @@ def generate_bank(seed: int, partner_name: str, profile: BankProfile) -> Synthet
 
     for _ in range(profile.company_customers):
         customer = Customer(
+            partner_id=partner_id,
             customer_id=_id(rng, "cus"),
             ordinal=len(customers) + 1,
             kind="company",
@@ -258,32 +250,26 @@ def generate_bank(seed: int, partner_name: str, profile: BankProfile) -> Synthet
         ]
         plans.append((customer, {"basic": basics}))
 
-    ledger = _Ledger(rng)
-    for account in accounts:
-        ledger.open(account)
-    _opening_balances(rng, ledger, plans)
-    ledger.close_day(first_day)
+    history = _History(rng, accounts)
+    _opening_balances(rng, history, plans, first_day)
+    history.close_day(first_day)
     day = first_day
     while day <= profile.as_of:
         if day != first_day:
             for owner, roles in plans:
                 if owner.kind == "individual":
-                    _individual_day(rng, fake, ledger, roles, day, profile)
+                    _individual_day(rng, fake, history, roles, day, profile)
                 else:
-                    _company_day(rng, fake, ledger, roles, day)
-            ledger.close_day(day)
+                    _company_day(rng, fake, history, roles, day)
+            history.close_day(day)
         day += dt.timedelta(days=1)
-
-    postings = []
-    finished = []
-    for account in accounts:
-        for seq, leg in enumerate(ledger.entries[account["account_id"]], start=1):
-            postings.append(Posting(seq=seq, **leg))
-        finished.append(Account(**account, balance_fen=int(ledger.balance[account["account_id"]])))
-    return SyntheticBank(customers=customers, accounts=finished, postings=postings)
+    booking = history.books.booking(saves=[Save(c) for c in customers], new_accounts=True)
+    opened = [save.record for save in booking.saves if isinstance(save.record, Account)]
+    return SyntheticBank(partner_id=partner_id, customers=customers, accounts=opened,
+                         booking=booking)
 
 
-def _opening_balances(rng, ledger: _Ledger, plans) -> None:
+def _opening_balances(rng, history: _History, plans, day: dt.date) -> None:
     ranges = {"I": (2000, 120000), "II": (0, 5000), "III": (0, 1500)}
     for _, roles in plans:
         targets = [(roles[k], ranges[k]) for k in ("I", "II", "III") if k in roles]
@@ -291,109 +277,105 @@ def _opening_balances(rng, ledger: _Ledger, plans) -> None:
         for account, (low, high) in targets:
             amount = _yuan_between(rng, low, high)
             if amount > 0:
-                ledger.post([(account, "credit", amount, "期初余额 Balance brought forward",
-                              SANDBOX_BANK_NAME, None)], "system")
+                history.post(day, [(account, "credit", amount, "期初余额 Balance brought forward",
+                                    SANDBOX_BANK_NAME, None)], "system")
 
 
-def _individual_day(rng, fake, ledger: _Ledger, roles, day: dt.date, profile) -> None:
+def _individual_day(rng, fake, history: _History, roles, day: dt.date, profile) -> None:
     first = roles["I"]
-    balance = ledger.balance
     if day.day == 10:
-        ledger.post([(first, "credit", roles["salary"], "代发工资 Salary", roles["employer"],
-                      None)], "payroll")
+        history.post(day, [(first, "credit", roles["salary"], "代发工资 Salary",
+                            roles["employer"], None)], "payroll")
     if day.day == 1 and roles["pays_rent"]:
         rent = _yuan_between(rng, 2000, 6000)
-        if balance[first["account_id"]] >= rent:
-            ledger.post([(first, "debit", rent, "房租 Rent", fake.name(),
-                          ids.generate_unionpay_card(rng, length=19, bin_prefix="622848"))],
-                        "mobile")
+        # The landlord's card is drawn once the rent is paid (the rng's order); a Type I
+        # account has no caps that depend on who is paid.
+        if history.can_pay(first, rent, None, day):
+            history.post(day, [(first, "debit", rent, "房租 Rent", fake.name(),
+                                ids.generate_unionpay_card(rng, length=19, bin_prefix="622848"))],
+                         "mobile")
     if day.day == 20:
         for payee, low, high in UTILITIES:
             bill = _yuan_between(rng, low, high)
-            if balance[first["account_id"]] >= bill:
-                ledger.post([(first, "debit", bill, f"{payee} 缴费 Bill payment", payee, None)],
-                            "online")
+            if history.can_pay(first, bill, None, day):
+                history.post(day, [(first, "debit", bill, f"{payee} 缴费 Bill payment", payee,
+                                    None)], "online")
     if day.month in (3, 6, 9, 12) and day.day == 21:
         for key in ("I", "II", "III"):
             account = roles.get(key)
             if account is None:
                 continue
             # Demand deposits earn 0.20% a year, settled quarterly: balance × 0.002 / 4.
-            interest = Fen(balance[account["account_id"]] * 2 // 4000)
-            if key == "III":
-                interest = min(interest, TYPE_III_BALANCE_CAP - balance[account["account_id"]])
+            interest = Fen(history.balance(account) * 2 // 4000)
+            room = history.room(account)
+            if room is not None:
+                interest = min(interest, room)
             if interest > 0:
-                ledger.post([(account, "credit", interest, "结息 Interest", SANDBOX_BANK_NAME,
-                              None)], "system")
+                history.post(day, [(account, "credit", interest, "结息 Interest",
+                                    SANDBOX_BANK_NAME, None)], "system")
     if rng.random() < 0.05:
         gift = _yuan_between(rng, 50, 2000)
-        ledger.post([(first, "credit", gift, "转账收入 Transfer in", fake.name(),
-                      ids.generate_unionpay_card(rng, length=19, bin_prefix="621700"))],
-                    "mobile")
+        history.post(day, [(first, "credit", gift, "转账收入 Transfer in", fake.name(),
+                            ids.generate_unionpay_card(rng, length=19, bin_prefix="621700"))],
+                     "mobile")
     low, high = profile.spending_per_week
     if rng.random() < (low + high) / 2 / 7:
         payee, channel, lo, hi = rng.choice(MERCHANTS)
         amount = _yuan_between(rng, lo, hi)
         second = roles.get("II")
         if second is not None and rng.random() < 0.4:
-            _non_bound_out(ledger, second, amount, payee, channel)
-        elif balance[first["account_id"]] >= amount:
-            ledger.post([(first, "debit", amount, f"消费 {payee}", payee, None)], channel)
+            if history.can_pay(second, amount, None, day):  # a merchant: not the bound account
+                history.post(day, [(second, "debit", amount, f"消费 {payee}", payee, None)],
+                             channel)
+        elif history.can_pay(first, amount, None, day):
+            history.post(day, [(first, "debit", amount, f"消费 {payee}", payee, None)], channel)
     second = roles.get("II")
     if second is not None and day.day == 11:
         top_up = _yuan_between(rng, 500, 8000)
-        if balance[first["account_id"]] >= top_up:  # with the bound account: not capped
-            _bound_transfer(ledger, first, second, top_up)
+        if history.can_pay(first, top_up, second.account_number, day):
+            _bound_transfer(history, day, first, second, top_up)
     third = roles.get("III")
     if third is not None:
-        room = TYPE_III_BALANCE_CAP - balance[third["account_id"]]
-        if balance[third["account_id"]] < Fen(30000) and rng.random() < 0.3:
+        room = history.room(third)
+        if history.balance(third) < Fen(30000) and rng.random() < 0.3:
             top_up = min(_yuan_between(rng, 200, 1000), room)
-            if top_up > 0 and balance[first["account_id"]] >= top_up:
-                _bound_transfer(ledger, first, third, top_up)
+            if top_up > 0 and history.can_pay(first, top_up, third.account_number, day):
+                _bound_transfer(history, day, first, third, top_up)
         if rng.random() < 0.3:
             payee, channel, lo, hi = rng.choice(MERCHANTS[:4])
             amount = _yuan_between(rng, min(lo, 10), min(hi, 300))
-            spent = ledger.day_out.get(third["account_id"], Fen(0))
-            if balance[third["account_id"]] >= amount and spent + amount <= TYPE_III_OUT_DAILY:
-                ledger.day_out[third["account_id"]] = spent + amount
-                ledger.post([(third, "debit", amount, f"消费 {payee}", payee, None)], channel)
+            if history.can_pay(third, amount, None, day):
+                history.post(day, [(third, "debit", amount, f"消费 {payee}", payee, None)],
+                             channel)
 
 
-def _non_bound_out(ledger: _Ledger, account: dict, amount: Fen, payee: str, channel: str):
-    aid = account["account_id"]
-    spent = ledger.day_out.get(aid, Fen(0))
-    if ledger.balance[aid] >= amount and spent + amount <= TYPE_II_NON_BOUND_DAILY:
-        ledger.day_out[aid] = spent + amount
-        ledger.post([(account, "debit", amount, f"消费 {payee}", payee, None)], channel)
-
-
-def _bound_transfer(ledger: _Ledger, source: dict, target: dict, amount: Fen) -> None:
-    ledger.post([
+def _bound_transfer(history: _History, day: dt.date, source: Account, target: Account,
+                    amount: Fen) -> None:
+    history.post(day, [
         (source, "debit", amount, "转入绑定电子账户 To bound account", SANDBOX_BANK_NAME,
-         target["account_number"]),
+         target.account_number),
         (target, "credit", amount, "绑定账户转入 From bound account", SANDBOX_BANK_NAME,
-         source["account_number"]),
+         source.account_number),
     ], "mobile")
 
 
-def _company_day(rng, fake, ledger: _Ledger, roles, day: dt.date) -> None:
+def _company_day(rng, fake, history: _History, roles, day: dt.date) -> None:
     for account in roles["basic"]:
-        aid = account["account_id"]
         if day.weekday() < 5 and rng.random() < 0.5:
-            ledger.post([(account, "credit", _yuan_between(rng, 5000, 300000), "货款 Receipt",
-                          fake.company(), None)], "online")
+            history.post(day, [(account, "credit", _yuan_between(rng, 5000, 300000),
+                                "货款 Receipt", fake.company(), None)], "online")
         if day.day == 10:
             payroll = _yuan_between(rng, 50000, 500000)
-            if ledger.balance[aid] >= payroll:
-                ledger.post([(account, "debit", payroll, "代发工资 Payroll", SANDBOX_BANK_NAME,
-                              None)], "payroll")
+            if history.can_pay(account, payroll, None, day):
+                history.post(day, [(account, "debit", payroll, "代发工资 Payroll",
+                                    SANDBOX_BANK_NAME, None)], "payroll")
         if day.day == 15:
             tax = _yuan_between(rng, 5000, 80000)
-            if ledger.balance[aid] >= tax:
-                ledger.post([(account, "debit", tax, "税款 Tax", "国家税务总局", None)], "online")
+            if history.can_pay(account, tax, None, day):
+                history.post(day, [(account, "debit", tax, "税款 Tax", "国家税务总局", None)],
+                             "online")
         if day.weekday() < 5 and rng.random() < 0.3:
             pay = _yuan_between(rng, 2000, 150000)
-            if ledger.balance[aid] >= pay:
-                ledger.post([(account, "debit", pay, "供应商付款 Supplier payment",
-                              fake.company(), None)], "online")
+            if history.can_pay(account, pay, None, day):
+                history.post(day, [(account, "debit", pay, "供应商付款 Supplier payment",
+                                    fake.company(), None)], "online")

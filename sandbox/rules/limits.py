@@ -1,7 +1,8 @@
-"""Whether an account may send or receive an amount: funds, status, and its class's caps.
+"""Whether an account may send or receive an amount: status, funds, and its class's caps.
 
-Plain functions over account rows and usage figures; a refusal is a `Refusal` with a stable code,
-which the API turns into a 422 problem.
+Plain functions over account records and usage figures; each declares what it refuses with.
+The non-bound rule (a party other than the account's bound Type I account) is written here
+once: `is_bound`, which both the caps and the running usage totals (`usage_change`) use.
 """
 
 from __future__ import annotations
@@ -9,7 +10,15 @@ from __future__ import annotations
 import dataclasses
 
 from sandbox.money import Fen, to_yuan
-from sandbox.rules import Refusal
+from sandbox.records import Account
+from sandbox.refusals import (
+    AccountFrozen,
+    AccountNotActive,
+    BalanceLimitExceeded,
+    InsufficientFunds,
+    LimitExceeded,
+    decides,
+)
 from sandbox.rules.account_class import (
     TYPE_II_NON_BOUND_DAILY,
     TYPE_II_NON_BOUND_YEARLY,
@@ -32,70 +41,84 @@ class Usage:
     non_bound_in_year: Fen = Fen(0)
 
 
-def _cap(code: str, what: str, used: Fen, amount: Fen, cap: Fen) -> None:
-    if used + amount > cap:
-        raise Refusal(code, f"{what} would reach {to_yuan(used + amount)} CNY; the cap is "
-                            f"{to_yuan(cap)} CNY ({to_yuan(max(cap - used, 0))} CNY left).",
-                      field="body.amount")
+def is_bound(account: Account, counterparty_number: str | None) -> bool:
+    """Whether the other party of a movement is the account's bound account."""
+    return counterparty_number is not None and counterparty_number == (
+        account.bound_account_number)
 
 
-def _is_bound(account: dict, counterparty_number: str | None) -> bool:
-    return counterparty_number is not None and counterparty_number == account[
-        "bound_account_number"]
+def usage_change(account: Account, direction: str, amount: int,
+                 counterparty_number: str | None) -> tuple[int, int, int]:
+    """What one statement line adds to the account's (out, non-bound out, non-bound in)."""
+    bound = is_bound(account, counterparty_number)
+    if direction == "debit":
+        return amount, 0 if bound else amount, 0
+    return 0, 0, 0 if bound else amount
 
 
-def check_active(account: dict) -> None:
-    if account["status"] == "frozen":
-        raise Refusal("ACCOUNT_FROZEN", f"Account {account['account_id']} is frozen.")
-    if account["status"] != "active":
-        raise Refusal("ACCOUNT_NOT_ACTIVE",
-                      f"Account {account['account_id']} is {account['status']}.")
-
-
-def needs_usage(account: dict, controls: dict | None = None) -> bool:
+def needs_usage(account: Account, daily_limit_fen: int | None = None) -> bool:
     """Whether the checks below (and an operator's daily limit) read `account`'s usage: only
-    Type II and III accounts have class caps, so without a daily limit the others' history is
-    not summed."""
-    return (AccountClass(account["account_class"]) in (AccountClass.TYPE_II,
-                                                       AccountClass.TYPE_III)
-            or (controls is not None and controls["daily_limit_fen"] is not None))
+    Type II and III accounts have class caps, so without a daily limit the others' totals are
+    not loaded."""
+    return (account.account_class in (AccountClass.TYPE_II, AccountClass.TYPE_III)
+            or daily_limit_fen is not None)
 
 
-def check_debit(account: dict, amount: Fen, counterparty_number: str | None,
+def balance_room(account: Account) -> Fen | None:
+    """How much more the account may hold: Type III's balance cap less its balance; None for
+    an account without one."""
+    if account.account_class == AccountClass.TYPE_III:
+        return Fen(TYPE_III_BALANCE_CAP - account.balance_fen)
+    return None
+
+
+def _cap(what: str, used: Fen, amount: Fen, cap: Fen) -> None:
+    if used + amount > cap:
+        raise LimitExceeded(f"{what} would reach {to_yuan(used + amount)} CNY; the cap is "
+                            f"{to_yuan(cap)} CNY ({to_yuan(max(cap - used, 0))} CNY left).",
+                            field="body.amount")
+
+
+@decides(AccountFrozen, AccountNotActive)
+def check_active(account: Account) -> None:
+    if account.status == "frozen":
+        raise AccountFrozen(f"Account {account.account_id} is frozen.")
+    if account.status != "active":
+        raise AccountNotActive(f"Account {account.account_id} is {account.status}.")
+
+
+@decides(check_active, InsufficientFunds, LimitExceeded)
+def check_debit(account: Account, amount: Fen, counterparty_number: str | None,
                 usage: Usage) -> None:
     """May `account` send `amount` to the account numbered `counterparty_number`?"""
     check_active(account)
-    if account["balance_fen"] < amount:
-        raise Refusal("INSUFFICIENT_FUNDS",
-                      f"Account {account['account_id']} holds {to_yuan(account['balance_fen'])} "
-                      f"CNY; the order needs {to_yuan(amount)} CNY.", field="body.amount")
-    cls = AccountClass(account["account_class"])
-    bound = _is_bound(account, counterparty_number)
-    if cls is AccountClass.TYPE_II and not bound:
-        _cap("LIMIT_EXCEEDED", "Type II payments to non-bound accounts today",
-             usage.non_bound_out_day, amount, TYPE_II_NON_BOUND_DAILY)
-        _cap("LIMIT_EXCEEDED", "Type II payments to non-bound accounts this year",
-             usage.non_bound_out_year, amount, TYPE_II_NON_BOUND_YEARLY)
+    if account.balance_fen < amount:
+        raise InsufficientFunds(
+            f"Account {account.account_id} holds {to_yuan(account.balance_fen)} CNY; the order "
+            f"needs {to_yuan(amount)} CNY.", field="body.amount")
+    cls = AccountClass(account.account_class)
+    if cls is AccountClass.TYPE_II and not is_bound(account, counterparty_number):
+        _cap("Type II payments to non-bound accounts today", usage.non_bound_out_day, amount,
+             TYPE_II_NON_BOUND_DAILY)
+        _cap("Type II payments to non-bound accounts this year", usage.non_bound_out_year,
+             amount, TYPE_II_NON_BOUND_YEARLY)
     if cls is AccountClass.TYPE_III:
-        _cap("LIMIT_EXCEEDED", "Type III payments today", usage.out_day, amount,
-             TYPE_III_OUT_DAILY)
-        _cap("LIMIT_EXCEEDED", "Type III payments this year", usage.out_year, amount,
-             TYPE_III_OUT_YEARLY)
+        _cap("Type III payments today", usage.out_day, amount, TYPE_III_OUT_DAILY)
+        _cap("Type III payments this year", usage.out_year, amount, TYPE_III_OUT_YEARLY)
 
 
-def check_credit(account: dict, amount: Fen, counterparty_number: str | None,
+@decides(check_active, LimitExceeded, BalanceLimitExceeded)
+def check_credit(account: Account, amount: Fen, counterparty_number: str | None,
                  usage: Usage) -> None:
     """May `account` receive `amount` from the account numbered `counterparty_number`?"""
     check_active(account)
-    cls = AccountClass(account["account_class"])
-    bound = _is_bound(account, counterparty_number)
-    if cls is AccountClass.TYPE_II and not bound:
-        _cap("LIMIT_EXCEEDED", "Type II deposits from non-bound accounts today",
-             usage.non_bound_in_day, amount, TYPE_II_NON_BOUND_DAILY)
-        _cap("LIMIT_EXCEEDED", "Type II deposits from non-bound accounts this year",
-             usage.non_bound_in_year, amount, TYPE_II_NON_BOUND_YEARLY)
-    if cls is AccountClass.TYPE_III and account["balance_fen"] + amount > TYPE_III_BALANCE_CAP:
-        raise Refusal("BALANCE_LIMIT_EXCEEDED",
-                      f"A Type III account holds at most {to_yuan(TYPE_III_BALANCE_CAP)} CNY; "
-                      f"this would make {to_yuan(account['balance_fen'] + amount)} CNY.",
-                      field="body.amount")
+    cls = AccountClass(account.account_class)
+    if cls is AccountClass.TYPE_II and not is_bound(account, counterparty_number):
+        _cap("Type II deposits from non-bound accounts today", usage.non_bound_in_day, amount,
+             TYPE_II_NON_BOUND_DAILY)
+        _cap("Type II deposits from non-bound accounts this year", usage.non_bound_in_year,
+             amount, TYPE_II_NON_BOUND_YEARLY)
+    if cls is AccountClass.TYPE_III and account.balance_fen + amount > TYPE_III_BALANCE_CAP:
+        raise BalanceLimitExceeded(
+            f"A Type III account holds at most {to_yuan(TYPE_III_BALANCE_CAP)} CNY; this would "
+            f"make {to_yuan(account.balance_fen + amount)} CNY.", field="body.amount")

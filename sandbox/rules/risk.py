@@ -12,45 +12,51 @@ partners' own tests see only the bank's fixed rules (funds, account classes).
 from __future__ import annotations
 
 from sandbox.money import Fen, to_yuan
-from sandbox.rules import Refusal
+from sandbox.records import Controls, RiskEvent
+from sandbox.refusals import LimitExceeded, PaymentsClosed, RiskRefused, decides
 
 
-class RiskRefusal(Refusal):
-    """Refused by a real-time risk rule; the refusal is recorded as a risk event."""
-
-    def __init__(self, rule: str, detail: str):
-        super().__init__("RISK_REFUSED", detail, field="body.amount")
-        self.rule = rule
-
-
-def check_controls(controls: dict | None, whose: str, amount: Fen, out_today: Fen) -> None:
-    """The operator's controls for `whose` ("partner acme", "account acc_…")."""
+@decides(PaymentsClosed, LimitExceeded)
+def check_controls(controls: Controls | None, whose: str, amount: Fen, out_today: Fen) -> None:
+    """The operator's controls for `whose` ("this partner", "account acc_…")."""
     if controls is None:
         return
-    if controls["payments_closed"]:
-        raise Refusal("PAYMENTS_CLOSED", f"Payments are closed for {whose} by the bank.")
-    single = controls["single_limit_fen"]
+    if controls.payments_closed:
+        raise PaymentsClosed(f"Payments are closed for {whose} by the bank.")
+    single = controls.single_limit_fen
     if single is not None and amount > single:
-        raise Refusal("LIMIT_EXCEEDED", f"The bank limits a payment of {whose} to "
-                      f"{to_yuan(single)} CNY.", field="body.amount")
-    daily = controls["daily_limit_fen"]
+        raise LimitExceeded(f"The bank limits a payment of {whose} to {to_yuan(single)} CNY.",
+                            field="body.amount")
+    daily = controls.daily_limit_fen
     if daily is not None and out_today + amount > daily:
-        raise Refusal("LIMIT_EXCEEDED", f"The bank limits payments of {whose} to "
-                      f"{to_yuan(daily)} CNY a day ({to_yuan(max(daily - out_today, 0))} CNY "
-                      "left today).", field="body.amount")
+        raise LimitExceeded(f"The bank limits payments of {whose} to {to_yuan(daily)} CNY a day "
+                            f"({to_yuan(max(daily - out_today, 0))} CNY left today).",
+                            field="body.amount")
 
 
-def check_large_amount(controls: dict | None, amount: Fen) -> None:
-    threshold = controls and controls["large_amount_fen"]
+@decides(RiskRefused)
+def check_large_amount(controls: Controls | None, amount: Fen) -> None:
+    threshold = controls and controls.large_amount_fen
     if threshold and amount >= threshold:
-        raise RiskRefusal("LARGE_AMOUNT", f"A single payment of {to_yuan(amount)} CNY reaches "
-                          f"the large-amount rule ({to_yuan(threshold)} CNY).")
+        raise RiskRefused(f"A single payment of {to_yuan(amount)} CNY reaches the large-amount "
+                          f"rule ({to_yuan(threshold)} CNY).", rule="LARGE_AMOUNT")
 
 
-def check_velocity(controls: dict | None, recent_payments: int) -> None:
+@decides(RiskRefused)
+def check_velocity(controls: Controls | None, recent_payments: int) -> None:
     """`recent_payments`: from the paying account within the rule's window, this one excluded."""
-    count = controls and controls["velocity_count"]
+    count = controls and controls.velocity_count
     if count and recent_payments >= count:
-        raise RiskRefusal("VELOCITY", f"{recent_payments} payments from this account in the "
-                          f"last {controls['velocity_window_s']} s reach the velocity rule "
-                          f"({count}).")
+        raise RiskRefused(f"{recent_payments} payments from this account in the last "
+                          f"{controls.velocity_window_s} s reach the velocity rule ({count}).",
+                          rule="VELOCITY")
+
+
+def risk_event(refusal: RiskRefused, *, partner_id: str, event_id: str, account_id: str,
+               action: str, amount: Fen, request_id: str, at: str,
+               payment_id: str | None = None) -> RiskEvent:
+    """The record of a rule that refused (`action` "refused") or held ("held") a payment."""
+    return RiskEvent(partner_id=partner_id, event_id=event_id, account_id=account_id,
+                     rule=refusal.rule, action=action, amount_fen=int(amount),
+                     request_id=request_id, detail=refusal.detail, created_at=at,
+                     payment_id=payment_id)

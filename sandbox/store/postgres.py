@@ -11,13 +11,14 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from sandbox.store.base import (
+    ConstraintError,
+    Database,
     DuplicateError,
     Row,
-    Store,
     StoreError,
     Transaction,
-    create_tables,
 )
+from sandbox.store.schema import create_tables
 
 
 @functools.lru_cache(maxsize=512)
@@ -46,9 +47,10 @@ class _PostgresTransaction(Transaction):
         return await cur.fetchall()
 
 
-class PostgresStore(Store):
+class PostgresDatabase(Database):
     for_update = " FOR UPDATE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    dialect = "postgresql"
 
     def __init__(self, url: str, *, max_size: int = 8):
         self.url = url
@@ -73,13 +75,10 @@ class PostgresStore(Store):
                 # Serialise schema creation between processes starting at once.
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock(20260101)")
-                    await create_tables(_PostgresTransaction(conn))
+                    await create_tables(_PostgresTransaction(conn), self.dialect)
         except StoreError:
             await self.close()
             raise
-
-    async def create_schema(self) -> None:  # done in open(), under an advisory lock
-        return None
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -94,6 +93,8 @@ class PostgresStore(Store):
                     yield _PostgresTransaction(conn)
             except psycopg.errors.UniqueViolation as exc:
                 raise DuplicateError(str(exc)) from exc
+            except psycopg.errors.IntegrityError as exc:  # a check, a foreign key, a trigger
+                raise ConstraintError(str(exc)) from exc
 
     async def fetchall(self, sql: str, params: t.Sequence = ()) -> list[Row]:
         async with self.pool.connection() as conn:

@@ -1,8 +1,21 @@
-"""Tables of the sandbox, in SQL both SQLite and PostgreSQL accept; created on start if absent."""
+"""Tables of the sandbox, in SQL both SQLite and PostgreSQL accept, and the triggers that make
+the database itself refuse an unbalanced journal entry; created on start if absent.
+
+The journal: an entry's legs (`postings`) are written first, then its header
+(`journal_entries`), whose insert trigger checks that the legs are two or more and sum to zero
+in each currency. A leg for an entry whose header exists is refused (an entry is closed once
+written), legs are never updated, and a leg without a header fails the commit (a deferred
+foreign key): no bug anywhere can commit an unbalanced entry. SQLite has no deferred triggers,
+hence the header; PostgreSQL gets the same shape, so both backends refuse alike.
+"""
+
+from __future__ import annotations
+
+from sandbox.store.base import StoreError, Transaction
 
 #: Bumped when a table changes shape; a database made with another version is refused at start
 #: (the sandbox keeps no migrations: its data is synthetic, a new --db costs nothing).
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -54,6 +67,7 @@ TABLES = (
         opened_on TEXT NOT NULL,
         bound_account_number TEXT,
         balance_fen BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL,
         PRIMARY KEY (partner_id, account_id),
         FOREIGN KEY (partner_id, customer_id) REFERENCES customers (partner_id, customer_id))""",
     """CREATE TABLE IF NOT EXISTS transactions (
@@ -73,9 +87,9 @@ TABLES = (
         channel TEXT NOT NULL,
         PRIMARY KEY (partner_id, account_id, seq),
         FOREIGN KEY (partner_id, account_id) REFERENCES accounts (partner_id, account_id))""",
-    # What each account sent and received per day ('2026-11-27') and per year ('2026'), kept
-    # in step with `transactions` by every booking, so the class caps cost one lookup however
-    # long the history. A missing row is summed from `transactions` on first use.
+    # What each account sent and received per day ('2026-11-27') and per year ('2026'), added
+    # to by every booking (the generated history's too), so the class caps cost one lookup
+    # however long the history. A missing row is a period with no movement.
     """CREATE TABLE IF NOT EXISTS usage_totals (
         partner_id TEXT NOT NULL,
         account_id TEXT NOT NULL,
@@ -84,14 +98,22 @@ TABLES = (
         non_bound_out_fen BIGINT NOT NULL,
         non_bound_in_fen BIGINT NOT NULL,
         PRIMARY KEY (partner_id, account_id, period))""",
+    """CREATE TABLE IF NOT EXISTS journal_entries (
+        partner_id TEXT NOT NULL,
+        movement_id TEXT NOT NULL,
+        booked_at TEXT NOT NULL,
+        PRIMARY KEY (partner_id, movement_id))""",
     """CREATE TABLE IF NOT EXISTS postings (
         partner_id TEXT NOT NULL,
         movement_id TEXT NOT NULL,
         leg INTEGER NOT NULL,
         ledger_account TEXT NOT NULL,
         amount_fen BIGINT NOT NULL,
+        currency TEXT NOT NULL,
         booked_at TEXT NOT NULL,
-        PRIMARY KEY (partner_id, movement_id, leg))""",
+        PRIMARY KEY (partner_id, movement_id, leg),
+        FOREIGN KEY (partner_id, movement_id) REFERENCES journal_entries (partner_id, movement_id)
+            DEFERRABLE INITIALLY DEFERRED)""",
     """CREATE TABLE IF NOT EXISTS payments (
         partner_id TEXT NOT NULL,
         payment_id TEXT NOT NULL,
@@ -221,3 +243,73 @@ TABLES = (
     "CREATE INDEX IF NOT EXISTS transactions_by_date"
     " ON transactions (partner_id, account_id, booking_date)",
 )
+
+# The journal's guards: what each refuses is in the module docstring.
+_UNBALANCED = """(SELECT COUNT(*) FROM postings WHERE partner_id = NEW.partner_id
+                   AND movement_id = NEW.movement_id) < 2
+             OR EXISTS (SELECT 1 FROM postings WHERE partner_id = NEW.partner_id
+                        AND movement_id = NEW.movement_id GROUP BY currency
+                        HAVING SUM(amount_fen) <> 0)"""
+_CLOSED = """EXISTS (SELECT 1 FROM journal_entries WHERE partner_id = NEW.partner_id
+                        AND movement_id = NEW.movement_id)"""
+
+TRIGGERS = {
+    "sqlite": (
+        f"""CREATE TRIGGER IF NOT EXISTS journal_entry_balances
+            BEFORE INSERT ON journal_entries WHEN {_UNBALANCED}
+            BEGIN SELECT RAISE(ABORT, 'unbalanced journal entry'); END""",
+        f"""CREATE TRIGGER IF NOT EXISTS journal_entry_is_closed
+            BEFORE INSERT ON postings WHEN {_CLOSED}
+            BEGIN SELECT RAISE(ABORT, 'leg for a journal entry already written'); END""",
+        """CREATE TRIGGER IF NOT EXISTS journal_is_append_only
+            BEFORE UPDATE ON postings
+            BEGIN SELECT RAISE(ABORT, 'journal legs are never changed'); END""",
+    ),
+    "postgresql": (
+        f"""CREATE OR REPLACE FUNCTION journal_entry_balances() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN
+              IF {_UNBALANCED} THEN
+                RAISE EXCEPTION 'unbalanced journal entry %', NEW.movement_id
+                  USING ERRCODE = 'check_violation';
+              END IF;
+              RETURN NEW;
+            END $$""",
+        """CREATE OR REPLACE TRIGGER journal_entry_balances BEFORE INSERT ON journal_entries
+            FOR EACH ROW EXECUTE FUNCTION journal_entry_balances()""",
+        f"""CREATE OR REPLACE FUNCTION journal_entry_is_closed() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN
+              IF {_CLOSED} THEN
+                RAISE EXCEPTION 'leg for a journal entry already written: %', NEW.movement_id
+                  USING ERRCODE = 'check_violation';
+              END IF;
+              RETURN NEW;
+            END $$""",
+        """CREATE OR REPLACE TRIGGER journal_entry_is_closed BEFORE INSERT ON postings
+            FOR EACH ROW EXECUTE FUNCTION journal_entry_is_closed()""",
+        """CREATE OR REPLACE FUNCTION journal_is_append_only() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN
+              RAISE EXCEPTION 'journal legs are never changed' USING ERRCODE = 'check_violation';
+            END $$""",
+        """CREATE OR REPLACE TRIGGER journal_is_append_only BEFORE UPDATE ON postings
+            FOR EACH ROW EXECUTE FUNCTION journal_is_append_only()""",
+    ),
+}
+
+
+async def create_tables(tx: Transaction, dialect: str) -> None:
+    """Every table and trigger, unless this database was made by a sandbox with tables of
+    another shape."""
+    await tx.execute(TABLES[0])  # meta, where the version is kept
+    row = await tx.fetchone("SELECT value FROM meta WHERE key = 'schema'")
+    found = row["value"] if row else None
+    if found is None and await tx.fetchone("SELECT key FROM meta WHERE key = 'seed'"):
+        found = "1"
+    if found not in (None, SCHEMA_VERSION):
+        raise StoreError(
+            f"this database was made by another version of the sandbox (schema {found}, this "
+            f"one needs {SCHEMA_VERSION}); serve a new --db: its banks are regenerated from "
+            "the seed")
+    if found is None:
+        await tx.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    for ddl in (*TABLES[1:], *TRIGGERS[dialect]):
+        await tx.execute(ddl)

@@ -7,7 +7,15 @@ import contextlib
 import sqlite3
 import typing as t
 
-from sandbox.store.base import DuplicateError, Row, Store, StoreError, Transaction
+from sandbox.store.base import (
+    ConstraintError,
+    Database,
+    DuplicateError,
+    Row,
+    StoreError,
+    Transaction,
+)
+from sandbox.store.schema import create_tables
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple) -> Row:
@@ -31,7 +39,13 @@ class _SqliteTransaction(Transaction):
         return self.conn.execute(sql, params).fetchall()
 
 
-class SqliteStore(Store):
+def _refused(exc: sqlite3.IntegrityError) -> ConstraintError:
+    if str(exc).startswith("UNIQUE constraint failed"):
+        return DuplicateError(str(exc))
+    return ConstraintError(str(exc))
+
+
+class SqliteDatabase(Database):
     """Queries are short and local, so they run on the event loop: no thread hop per request.
     WAL lets other processes (uvicorn workers, the CLI) read while one writes.
 
@@ -41,6 +55,8 @@ class SqliteStore(Store):
     `async with` return, so nothing is acknowledged before it is on disk. A transaction that
     fails rolls back to its savepoint and leaves the others in the batch alone. Reads outside
     a transaction use a second connection, which sees committed data only."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: str):
         self.path = path
@@ -70,7 +86,8 @@ class SqliteStore(Store):
     async def open(self) -> None:
         self.conn = self._connect()
         try:
-            await self.create_schema()
+            async with self.transaction() as tx:
+                await create_tables(tx, self.dialect)
         except StoreError:
             await self.close()
             raise
@@ -103,7 +120,7 @@ class SqliteStore(Store):
                 yield _SqliteTransaction(conn)
             except sqlite3.IntegrityError as exc:
                 self._undo(conn)
-                raise DuplicateError(str(exc)) from exc
+                raise _refused(exc) from exc
             except BaseException:
                 self._undo(conn)
                 raise
@@ -137,7 +154,8 @@ class SqliteStore(Store):
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 self._batch = batch
-                self._fail_batch(StoreError(f"commit failed: {exc}"))
+                kind = ConstraintError if isinstance(exc, sqlite3.IntegrityError) else StoreError
+                self._fail_batch(kind(f"commit failed: {exc}"))
                 if not isinstance(exc, Exception):
                     raise
             else:

@@ -1,0 +1,74 @@
+"""Every id and secret the sandbox makes, and the one digest it stores in place of a secret.
+
+Record ids (`pay_1f0c…`: a prefix and 16 hex digits) must be unique, not secret: every read is
+scoped to its partner. They come from a generator seeded once per process from the OS, not
+from one system call each. A decision function, which must stay pure, does not draw them: it
+is handed an `IdSource`, whose ids are derived from one number drawn before the decision (the
+same number, the same ids).
+
+Secrets (client secrets, access and refresh tokens, authorization codes, operator keys,
+webhook signing secrets) come from `secrets`. The sandbox keeps only their SHA-256 digest
+(`digest`), except the webhook secret, which it needs to sign with. Client secrets and tokens
+are 256-bit random strings, so a plain digest resists guessing; no slow hash is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import os
+import random
+import secrets
+
+_random = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
+
+
+def record_id(prefix: str) -> str:
+    """A new id for a record made now: `prefix_` and 16 hex digits."""
+    return f"{prefix}_{_random.getrandbits(64):016x}"
+
+
+class IdSource:
+    """Ids for the records one decision makes, derived from `seed`: deterministic, unique as
+    long as seeds are (`IdSource.fresh()` draws one)."""
+
+    __slots__ = ("seed", "_count")
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self._count = itertools.count()
+
+    @classmethod
+    def fresh(cls) -> IdSource:
+        return cls(_random.getrandbits(64))
+
+    def next(self, prefix: str) -> str:
+        key = self.seed.to_bytes(8, "big") + next(self._count).to_bytes(4, "big")
+        return f"{prefix}_{hashlib.blake2b(key, digest_size=8).hexdigest()}"
+
+    def rng(self) -> random.Random:
+        """A generator for fields drawn at random (an account opened online: its card number),
+        derived like the ids."""
+        return random.Random(self.next("rng"))
+
+
+def secret(prefix: str = "", nbytes: int = 32) -> str:
+    """A new secret: `prefix` and `nbytes` random bytes, URL-safe."""
+    return prefix + secrets.token_urlsafe(nbytes)
+
+
+def hex_secret(prefix: str, nbytes: int) -> str:
+    """A new secret or public handle in hex: `prefix` and `2 * nbytes` hex digits."""
+    return prefix + secrets.token_hex(nbytes)
+
+
+def digest(value: str) -> str:
+    """What the sandbox stores of a secret: its SHA-256, in hex."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def matches(value: str, expected_digest: str) -> bool:
+    """Whether `value` is the secret `expected_digest` was made of (in constant time)."""
+    return hmac.compare_digest(digest(value), expected_digest)

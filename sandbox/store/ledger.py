@@ -1,0 +1,248 @@
+"""Money in the store: the facts a decision reads, loaded in one call with the accounts locked;
+the booking it returns, written in one call; and the ledger check.
+
+`carry_out(partner_id, load, decide)` is the one way money moves: one transaction that loads the
+facts, lets a pure function decide (a refusal rolls everything back) and writes its booking.
+Accounts are locked in id order, so two transfers between the same accounts never wait on
+each other in a circle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import typing as t
+
+from sandbox.bank.directory import SANDBOX_BANK_CODE
+from sandbox.ledger import Booking
+from sandbox.money import Fen
+from sandbox.records import Account, Controls, Customer, Payment
+from sandbox.rules.limits import Usage, needs_usage
+from sandbox.rules.payments import Order, PaymentFacts, TransferFacts
+from sandbox.store.base import Row, Topic, Transaction, insert, marks
+
+_UPSERT_USAGE = (
+    "INSERT INTO usage_totals (partner_id, account_id, period, out_fen, non_bound_out_fen,"
+    " non_bound_in_fen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (partner_id, account_id, period)"
+    " DO UPDATE SET out_fen = usage_totals.out_fen + excluded.out_fen,"
+    " non_bound_out_fen = usage_totals.non_bound_out_fen + excluded.non_bound_out_fen,"
+    " non_bound_in_fen = usage_totals.non_bound_in_fen + excluded.non_bound_in_fen")
+# A notification is kept only for a partner with a callback registered when it is written.
+_NOTIFY = (
+    "INSERT INTO notifications (event_id, partner_id, type, payment_id, body, status, attempts,"
+    " retry_base, next_attempt_ms, lease_until_ms, created_at, created_us, delivered_at)"
+    " SELECT ?, ?, ?, ?, ?, 'pending', 0, 0, ?, 0, ?, ?, NULL"
+    " WHERE EXISTS (SELECT 1 FROM callbacks WHERE partner_id = ?)")
+
+
+async def write(tx: Transaction, partner_id: str, booking: Booking) -> None:
+    """Everything the booking makes or changes. Each entry's legs go before its header, whose
+    trigger refuses legs that do not balance."""
+    for (table, new), group in itertools.groupby(
+            booking.saves, key=lambda s: (s.record.TABLE, s.before is None)):
+        if new:
+            await insert(tx, table, [save.record.row() for save in group])
+            continue
+        for save in group:
+            changes = save.record.changes_from(save.before)
+            if changes:
+                key = save.record.KEY
+                await tx.execute(
+                    f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in changes)}"
+                    f" WHERE {' AND '.join(f'{k} = ?' for k in key)}",
+                    (*changes.values(), *(getattr(save.record, k) for k in key)))
+    await insert(tx, "transactions", [{"partner_id": partner_id, **_fields(line)}
+                                      for line in booking.lines])
+    await insert(tx, "postings", [
+        {"partner_id": partner_id, "movement_id": entry.movement_id, "leg": number,
+         "ledger_account": leg.ledger_account, "amount_fen": int(leg.amount),
+         "currency": leg.currency, "booked_at": entry.booked_at}
+        for entry in booking.entries for number, leg in enumerate(entry.legs, start=1)])
+    await insert(tx, "journal_entries", [
+        {"partner_id": partner_id, "movement_id": entry.movement_id,
+         "booked_at": entry.booked_at} for entry in booking.entries])
+    if booking.usage:
+        await tx.executemany(_UPSERT_USAGE, [
+            (partner_id, u.account_id, u.period, u.out_fen, u.non_bound_out_fen,
+             u.non_bound_in_fen) for u in booking.usage])
+    for event in booking.events:
+        await tx.execute(_NOTIFY, (event.event_id, partner_id, event.type, event.payment_id,
+                                   event.body, event.created_us // 1000, event.created_at,
+                                   event.created_us, partner_id))
+
+
+def _fields(line) -> dict:
+    return {name: getattr(line, name) for name in line.__slots__}
+
+
+class Ledger(Topic):
+    async def carry_out(self, partner_id: str, load: t.Callable[[Transaction], t.Awaitable],
+                        decide: t.Callable[[t.Any], Booking | None]) -> Booking | None:
+        """Load → decide → write, atomically; the booking (None: nothing to decide)."""
+        async with self.db.transaction() as tx:
+            booking = decide(await load(tx))
+            if booking is not None and not booking.replayed:
+                await write(tx, partner_id, booking)
+        return booking
+
+    # -- facts -----------------------------------------------------------------------------
+
+    async def transfer_facts(self, tx: Transaction, order: Order,
+                             now: dt.datetime) -> TransferFacts:
+        partner_id, creditor = order.partner_id, order.creditor
+        existing = await self.payment_by_request(tx, partner_id, order.request_id)
+        if existing is not None:
+            return TransferFacts(existing, None, None, {}, {}, {})
+        ids = [order.debtor_account_id]
+        number = None
+        if "account_id" in creditor:
+            ids.append(creditor["account_id"])
+        elif creditor.get("bank_code") == SANDBOX_BANK_CODE:
+            number = creditor["account_number"]
+        rows = await tx.fetchall(
+            f"SELECT * FROM accounts WHERE partner_id = ? AND (account_id IN ({marks(ids)})"
+            " OR account_number = ?) ORDER BY account_id" + self.db.for_update,
+            (partner_id, *ids, number))
+        accounts = {row["account_id"]: Account.of(row) for row in rows}
+        debtor = accounts.get(order.debtor_account_id)
+        target = (accounts.get(creditor["account_id"]) if "account_id" in creditor
+                  else next((a for a in accounts.values() if a.account_number == number), None))
+        if debtor is None or (target is None and (number or "account_id" in creditor)):
+            return TransferFacts(existing=None, debtor=debtor, creditor=target, controls={},
+                                 totals={}, names={})
+        subjects = ["partner", debtor.account_id] + ([target.account_id] if target else [])
+        controls = await self.controls(tx, partner_id, subjects)
+        daily_limit = controls[debtor.account_id].daily_limit_fen if (
+            debtor.account_id in controls) else None
+        wanted = [a for a, limit in ((debtor, daily_limit), (target, None))
+                  if a is not None and needs_usage(a, limit)]
+        today = now.date().isoformat()
+        facts = {"totals": await self._totals(tx, partner_id, [a.account_id for a in wanted],
+                                              today),
+                 "names": await self._names(tx, partner_id, [debtor, target])}
+        if "partner" in controls:  # summed only when the operator set controls for it
+            row = await tx.fetchone(
+                "SELECT COALESCE(SUM(amount_fen), 0) AS paid FROM payments"
+                " WHERE partner_id = ? AND created_at >= ?", (partner_id, today))
+            facts["partner_paid_today"] = Fen(int(row["paid"]))
+        recent = {}
+        for rules in controls.values():
+            if rules.subject in ("partner", debtor.account_id) and rules.velocity_count:
+                since = now - dt.timedelta(seconds=rules.velocity_window_s)
+                row = await tx.fetchone(
+                    "SELECT COUNT(*) AS n FROM transactions WHERE partner_id = ?"
+                    " AND account_id = ? AND direction = 'debit' AND booked_at >= ?",
+                    (partner_id, debtor.account_id, since.isoformat(timespec="seconds")))
+                recent[rules.velocity_window_s] = int(row["n"])
+        return TransferFacts(existing=None, debtor=debtor, creditor=target, controls=controls,
+                             recent_debits=recent, **facts)
+
+    async def payment_facts(self, tx: Transaction, partner_id: str, payment_id: str,
+                            today: str) -> PaymentFacts:
+        """The payment and its accounts in this bank, locked, for any later step of it."""
+        row = await tx.fetchone("SELECT * FROM payments WHERE partner_id = ? AND payment_id = ?"
+                                + self.db.for_update, (partner_id, payment_id))
+        if row is None:
+            return PaymentFacts(payment_id, None, {}, {}, {})
+        payment = Payment.of(row)
+        ids = [i for i in (payment.debtor_account_id, payment.creditor_account_id) if i]
+        rows = await tx.fetchall(
+            f"SELECT * FROM accounts WHERE partner_id = ? AND account_id IN ({marks(ids)})"
+            " ORDER BY account_id" + self.db.for_update, (partner_id, *ids))
+        accounts = [Account.of(row) for row in rows]
+        return PaymentFacts(
+            payment_id, payment, {a.account_id: a for a in accounts},
+            await self._totals(tx, partner_id,
+                               [a.account_id for a in accounts if needs_usage(a)], today),
+            await self._names(tx, partner_id, accounts))
+
+    async def controls(self, tx: Transaction, partner_id: str,
+                       subjects: t.Sequence[str]) -> dict[str, Controls]:
+        """What the operator set for the partner (subject "partner") or accounts, by subject;
+        a subject without controls is absent."""
+        rows = await tx.fetchall(
+            f"SELECT * FROM controls WHERE partner_id = ? AND subject IN ({marks(subjects)})",
+            (partner_id, *subjects))
+        return {row["subject"]: Controls.of(row) for row in rows}
+
+    async def _totals(self, tx: Transaction, partner_id: str, ids: list[str],
+                      day: str) -> dict[tuple[str, str], tuple[int, int, int]]:
+        if not ids:
+            return {}
+        rows = await tx.fetchall(
+            f"SELECT * FROM usage_totals WHERE partner_id = ? AND account_id IN ({marks(ids)})"
+            " AND period IN (?, ?)", (partner_id, *ids, day, day[:4]))
+        return {(r["account_id"], r["period"]): (int(r["out_fen"]), int(r["non_bound_out_fen"]),
+                                                 int(r["non_bound_in_fen"])) for r in rows}
+
+    async def _names(self, tx: Transaction, partner_id: str,
+                     accounts: t.Iterable[Account | None]) -> dict[str, str]:
+        ids = sorted({a.customer_id for a in accounts if a is not None})
+        rows = await tx.fetchall(
+            f"SELECT customer_id, name FROM customers WHERE partner_id = ?"
+            f" AND customer_id IN ({marks(ids)})", (partner_id, *ids))
+        return {row["customer_id"]: row["name"] for row in rows}
+
+    async def opening_facts(self, tx: Transaction, partner_id: str,
+                            resident_id: str) -> tuple[Customer | None, int]:
+        """The person with that resident id, and the next account ordinal (the partner's row is
+        locked, so concurrent openings take distinct ordinals)."""
+        await tx.fetchone("SELECT partner_id FROM partners WHERE partner_id = ?"
+                          + self.db.for_update, (partner_id,))
+        row = await tx.fetchone(
+            "SELECT COALESCE(MAX(ordinal), 0) AS last FROM accounts WHERE partner_id = ?",
+            (partner_id,))
+        person = await tx.fetchone(
+            "SELECT * FROM customers WHERE partner_id = ? AND resident_id = ?",
+            (partner_id, resident_id))
+        return (Customer.of(person) if person else None), int(row["last"]) + 1
+
+    async def usage(self, tx: Transaction, partner_id: str, account_id: str, day: str) -> Usage:
+        """What the account sent and received on `day` and in its year."""
+        totals = await self._totals(tx, partner_id, [account_id], day)
+        today = totals.get((account_id, day), (0, 0, 0))
+        year = totals.get((account_id, day[:4]), (0, 0, 0))
+        return Usage(*(Fen(v) for v in (today[0], year[0], today[1], year[1], today[2],
+                                         year[2])))
+
+    # -- payments --------------------------------------------------------------------------
+
+    async def payment_by_request(self, tx: Transaction, partner_id: str,
+                                 request_id: str) -> Payment | None:
+        row = await tx.fetchone("SELECT * FROM payments WHERE partner_id = ? AND request_id = ?",
+                                (partner_id, request_id))
+        return Payment.of(row) if row else None
+
+    async def payment(self, partner_id: str, payment_id: str) -> Payment | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM payments WHERE partner_id = ? AND payment_id = ?",
+            (partner_id, payment_id))
+        return Payment.of(row) if row else None
+
+    async def due_settlements(self, now_ms: int, limit: int) -> list[Row]:
+        """Payments to other banks whose answer is due (oldest first)."""
+        return await self.db.fetchall(
+            "SELECT partner_id, payment_id FROM payments WHERE status = 'pending'"
+            " AND settles_at_ms <= ? ORDER BY settles_at_ms LIMIT ?", (now_ms, limit))
+
+    async def check(self, partner_id: str) -> Row:
+        """The invariants, as figures: the journal's total (0), accounts whose balance differs
+        from their legs (0), and movements whose legs do not sum to zero (0)."""
+        total = await self.db.fetchone(
+            "SELECT COALESCE(SUM(amount_fen), 0) AS total, COUNT(*) AS legs FROM postings"
+            " WHERE partner_id = ?", (partner_id,))
+        drift = await self.db.fetchone(
+            """SELECT COUNT(*) AS accounts FROM accounts a WHERE a.partner_id = ? AND
+                 a.balance_fen <> (SELECT COALESCE(SUM(p.amount_fen), 0) FROM postings p
+                                   WHERE p.partner_id = a.partner_id
+                                   AND p.ledger_account = a.account_id)""", (partner_id,))
+        unbalanced = await self.db.fetchone(
+            """SELECT COUNT(*) AS movements FROM (SELECT movement_id FROM postings
+                 WHERE partner_id = ? GROUP BY movement_id HAVING SUM(amount_fen) <> 0) m""",
+            (partner_id,))
+        payments = await self.db.fetchone(
+            "SELECT COUNT(*) AS payments FROM payments WHERE partner_id = ?", (partner_id,))
+        return {"total_fen": int(total["total"]), "legs": int(total["legs"]),
+                "accounts_off": int(drift["accounts"]),
+                "unbalanced_movements": int(unbalanced["movements"]),
+                "payments": int(payments["payments"])}

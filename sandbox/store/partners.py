@@ -1,0 +1,60 @@
+"""Partners: tenants, their client credentials and clocks, and the seed their banks come from."""
+
+from __future__ import annotations
+
+from sandbox.ledger import Booking
+from sandbox.records import Partner
+from sandbox.store.base import DuplicateError, StoreError, Topic, insert
+from sandbox.store.ledger import write
+
+
+class Partners(Topic):
+    async def bank_seed(self, requested: int | None) -> int:
+        """The seed this database's banks are generated from, fixed when it is first used.
+
+        A database keeps one seed for life, so a partner created later by another process gets a
+        bank from the same seed. Asking for a different one is an error, not a silent mix.
+        """
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone("SELECT value FROM meta WHERE key = 'seed'"
+                                    + self.db.for_update)
+            if row is None:
+                seed = 1 if requested is None else requested
+                await tx.execute("INSERT INTO meta (key, value) VALUES ('seed', ?)", (str(seed),))
+                return seed
+            seed = int(row["value"])
+            if requested is not None and requested != seed:
+                raise StoreError(
+                    f"this database was created with seed {seed}; pass --seed {seed} "
+                    f"(or SANDBOX_SEED={seed}), or use a new --db for seed {requested}"
+                )
+            return seed
+
+    async def add_with_bank(self, partner: Partner, bank: Booking) -> None:
+        """The partner and its whole synthetic bank (a booking whose saves are its customers and
+        accounts), in one transaction: all of it or none."""
+        async with self.db.transaction() as tx:
+            if await tx.fetchone(
+                "SELECT partner_id FROM partners WHERE name = ? OR partner_id = ?",
+                (partner.name, partner.partner_id),
+            ):
+                raise DuplicateError(f"a partner named {partner.name!r} exists already")
+            await insert(tx, "partners", [partner.row()])
+            await write(tx, partner.partner_id, bank)
+
+    async def get(self, partner_id: str) -> Partner | None:
+        row = await self.db.fetchone("SELECT * FROM partners WHERE partner_id = ?", (partner_id,))
+        return Partner.of(row) if row else None
+
+    async def by_name(self, name: str) -> Partner | None:
+        row = await self.db.fetchone("SELECT * FROM partners WHERE name = ?", (name,))
+        return Partner.of(row) if row else None
+
+    async def by_client_id(self, client_id: str) -> Partner | None:
+        row = await self.db.fetchone("SELECT * FROM partners WHERE client_id = ?", (client_id,))
+        return Partner.of(row) if row else None
+
+    async def set_clock_offset(self, partner_id: str, seconds: int) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE partners SET clock_offset_s = ? WHERE partner_id = ?",
+                             (seconds, partner_id))
