@@ -101,7 +101,9 @@ def accounts_of(db: str, partner_id: str) -> list[dict]:
 
     async def read():
         async with open_store(db) as store:
-            return await store.accounts(partner_id, customer_id=None, after=0, limit=10_000)
+            found = await store.bank.accounts(partner_id, customer_id=None, after=0,
+                                              limit=10_000)
+            return [account.row() for account in found]
 
     return asyncio.run(read())
 

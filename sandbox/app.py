@@ -12,10 +12,11 @@ from starlette.exceptions import HTTPException
 from sandbox import problems
 from sandbox.asgi import SECURITY_HANDLERS, SandboxApp
 from sandbox.clock import Clock
+from sandbox.context import Context
 from sandbox.contracts import allowed_methods, load_contracts
 from sandbox.fastpath import FastPath
 from sandbox.handlers import resolver_for
-from sandbox.rules import Refusal
+from sandbox.refusals import Refusal
 from sandbox.security.tokens import TokenCache
 from sandbox.settings import Settings
 from sandbox.store import open_store
@@ -38,18 +39,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         the_clock = clock or Clock()
         worker = Worker(store, the_clock, settings)
         try:
-            await store.bank_seed(settings.seed)
+            await store.partners.bank_seed(settings.seed)
             worker.start()
-            # Handlers find these on request.state.
-            yield {
-                "settings": settings,
-                "store": store,
-                "clock": the_clock,
-                "tokens": TokenCache(),
-                "scopes": scopes,
-                "contract_entries": entries,
-                "worker": worker,
-            }
+            # On request.state, and passed to every handler as its `ctx`.
+            yield {"ctx": Context(settings=settings, store=store, clock=the_clock,
+                                  tokens=TokenCache(), worker=worker, scopes=frozenset(scopes),
+                                  contracts=entries)}
         finally:
             await worker.stop()
             await store.close()
@@ -67,18 +62,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             swagger_ui_options=SwaggerUIOptions(swagger_ui=True, spec_path="/openapi.json"),
         )
     allowed = allowed_methods(contracts)
-    errors = [(Refusal, problems.refusal), (ProblemException, problems.http_error),
+    errors = [(Refusal, problems.refused), (ProblemException, problems.http_error),
               (HTTPException, problems.http_error), (Exception, problems.unhandled_error)]
     if settings.fast_path:
         app.fast_path = FastPath(contracts, errors)
 
-    def method_not_allowed(request, exc):
+    async def method_not_allowed(request, exc):
         path = request.scope.get("path", "")
         for pattern, allow in allowed:
             if pattern.fullmatch(path):
                 exc.headers = {**(exc.headers or {}), "Allow": allow}
                 break
-        return problems.http_error(request, exc)
+        return await problems.http_error(request, exc)
 
     app.add_error_handler(405, method_not_allowed)
     for exception, handler in errors:

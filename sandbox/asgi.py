@@ -75,6 +75,10 @@ class SandboxApp(AsyncApp):
         AbstractApp.__init__(self, import_name, **kwargs)
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            # Handlers receive the app's Context as their `ctx` argument, like `token_info`.
+            scope.setdefault("extensions", {}).setdefault(
+                "connexion_context", {})["ctx"] = scope["state"]["ctx"]
         if scope["type"] == "http" and self.fast_path is not None:
             matched = self.fast_path.match(scope)
             if matched is not None:

@@ -37,7 +37,7 @@ async def _check_database(settings: Settings) -> None:
 
     try:
         async with open_store(settings.db) as store:
-            await store.bank_seed(settings.seed)
+            await store.partners.bank_seed(settings.seed)
     except StoreError as exc:
         raise CommandError(str(exc)) from exc
 
@@ -135,7 +135,7 @@ def cmd_operator_create(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     from sandbox.consent_client import ConsentFlowError, customer_token
-    from sandbox.consents import PERMISSIONS
+    from sandbox.rules.consents import PERMISSIONS
 
     permissions = None
     if args.permissions:

@@ -20,10 +20,10 @@ class Clock:
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.timestamp(), BEIJING)
 
-    def now_for(self, row: dict) -> dt.datetime:
+    def now_for(self, offset_s: int) -> dt.datetime:
         """Now by a partner's clock: this one moved by the partner's `clock_offset_s` (the
-        operator's time travel for that partner; `row` is the partner or a row joined to it)."""
-        return self.now() + dt.timedelta(seconds=row["clock_offset_s"])
+        operator's time travel for that partner)."""
+        return self.now() + dt.timedelta(seconds=offset_s)
 
     def move(self, delta: dt.timedelta) -> None:
         self.offset += delta

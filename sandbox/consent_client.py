@@ -8,7 +8,8 @@ import secrets
 
 import httpx
 
-from sandbox.consents import PERMISSIONS, s256_challenge
+from sandbox.rules.consents import PERMISSIONS
+from sandbox.security.pkce import s256_challenge
 
 
 class ConsentFlowError(Exception):

@@ -20,17 +20,21 @@ compare it with `v1` in constant time, and refuse a `t` more than five minutes f
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
-import secrets
 import time
+import typing as t
 
 import httpx
 import orjson
 
+from sandbox import mint
 from sandbox.clock import Clock
-from sandbox.record_ids import new_id
-from sandbox.store.base import Row, Store, Transaction
+from sandbox.ledger import Event
+
+if t.TYPE_CHECKING:
+    from sandbox.store import Store
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 TOLERANCE_S = 300
@@ -42,7 +46,8 @@ class SignatureError(ValueError):
 
 
 def new_secret() -> str:
-    return "whsec_" + secrets.token_hex(24)
+    """A callback's signing secret (kept in clear: the sandbox signs with it)."""
+    return mint.hex_secret("whsec_", 24)
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -74,25 +79,15 @@ def verify(secret: str, body: bytes, header: str, *, now: float | None = None,
         raise SignatureError("signature does not match the body")
 
 
-async def enqueue(store: Store, tx: Transaction, clock: Clock, partner_id: str,
-                  event_type: str, payment: dict) -> str | None:
-    """Adds the event for `payment` (its resource as partners see it) to the outbox, inside the
-    transaction that changes the payment; None when the partner has no callback registered."""
-    if await store.callback(partner_id, tx) is None:
-        return None
-    now = clock.timestamp()
-    event_id = new_id("evt")
-    body = {"event_id": event_id, "type": event_type,
-            "created_at": clock.now().isoformat(timespec="seconds"),
+def event(event_id: str, kind: str, payment: dict, now: dt.datetime) -> Event:
+    """The notification of a payment's change (`payment`: its resource as partners see it), as
+    its booking writes it to the outbox, with the body POSTed exactly as it will be sent."""
+    created_at = now.isoformat(timespec="seconds")
+    body = {"event_id": event_id, "type": kind, "created_at": created_at,
             "data": {"payment": payment}}
-    await store.add_notification(tx, {
-        "event_id": event_id, "partner_id": partner_id, "type": event_type,
-        "payment_id": payment["payment_id"], "body": orjson.dumps(body).decode(),
-        "status": "pending", "attempts": 0, "retry_base": 0,
-        "next_attempt_ms": int(now * 1000), "lease_until_ms": 0,
-        "created_at": body["created_at"], "created_us": int(now * 1_000_000),
-        "delivered_at": None})
-    return event_id
+    return Event(event_id=event_id, type=kind, payment_id=payment["payment_id"],
+                 body=orjson.dumps(body).decode(), created_at=created_at,
+                 created_us=int(now.timestamp() * 1_000_000))
 
 
 class Dispatcher:
@@ -115,11 +110,11 @@ class Dispatcher:
         now_ms = int(self.clock.timestamp() * 1000)
         # The lease outlives the slowest attempt, so no other process takes it meanwhile.
         lease_ms = now_ms + int((self.timeout + 10) * 1000)
-        claimed = await self.store.claim_notifications(now_ms, lease_ms, self.batch)
+        claimed = await self.store.outbox.claim_notifications(now_ms, lease_ms, self.batch)
         await asyncio.gather(*(self._attempt(row) for row in claimed))
         return len(claimed)
 
-    async def _attempt(self, row: Row) -> None:
+    async def _attempt(self, row: dict) -> None:
         attempt = row["attempts"]
         started = time.perf_counter()
         status_code, error = None, None
@@ -152,7 +147,7 @@ class Dispatcher:
                                              next_second_ms(now))
         else:
             status, next_ms = "failed", 0
-        await self.store.record_delivery(
+        await self.store.outbox.record_delivery(
             {"event_id": row["event_id"], "attempt": attempt, "url": url or "",
              "attempted_at": self.clock.now().isoformat(timespec="milliseconds"),
              "status_code": status_code, "error": error,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from html import escape
 
+from sandbox.records import Account, Consent, Customer
+
 PERMISSION_LABELS = {
     "ReadAccounts": "查看您的账户信息 · See your accounts",
     "ReadBalances": "查看账户余额 · See your balances",
@@ -34,21 +36,22 @@ def _page(title: str, body: str) -> str:
             f"<body><h1>{escape(title)}</h1>{body}</body></html>")
 
 
-def _asks(partner_name: str, consent: dict) -> str:
-    items = "".join(f"<li>{escape(PERMISSION_LABELS[p])}</li>" for p in consent["permissions"])
+def _asks(partner_name: str, consent: Consent) -> str:
+    items = "".join(f"<li>{escape(PERMISSION_LABELS[p])}</li>"
+                    for p in consent.permission_list)
     period = ""
-    if consent["transaction_from_date"] or consent["transaction_to_date"]:
+    if consent.transaction_from_date or consent.transaction_to_date:
         period = (f'<p class="hint">交易明细范围 Transactions from '
-                  f'{escape(consent["transaction_from_date"] or "the start")} to '
-                  f'{escape(consent["transaction_to_date"] or "today")}</p>')
+                  f'{escape(consent.transaction_from_date or "the start")} to '
+                  f'{escape(consent.transaction_to_date or "today")}</p>')
     return (f'<div class="box"><p><strong id="partner">{escape(partner_name)}</strong> '
             f"请求以下权限 asks to:</p><ul id=\"permissions\">{items}</ul>{period}"
-            f'<p class="hint">有效期至 Until {escape(consent["expires_at"])}</p></div>')
+            f'<p class="hint">有效期至 Until {escape(consent.expires_at)}</p></div>')
 
 
-def sign_in(partner_name: str, consent: dict, params: dict, test_customers: list[dict],
+def sign_in(partner_name: str, consent: Consent, params: dict, test_customers: list[Customer],
             error: str | None = None) -> str:
-    hints = "".join(f"<tr><td>{escape(c['name'])}</td><td><code>{escape(c['mobile'])}</code>"
+    hints = "".join(f"<tr><td>{escape(c.name)}</td><td><code>{escape(c.mobile)}</code>"
                     f"</td></tr>" for c in test_customers)
     body = _asks(partner_name, consent)
     if error:
@@ -65,13 +68,13 @@ def sign_in(partner_name: str, consent: dict, params: dict, test_customers: list
     return _page("授权登录 · Sign in to authorise", body)
 
 
-def pick_accounts(partner_name: str, consent: dict, params: dict, customer: dict,
-                  accounts: list[dict], ticket: str) -> str:
+def pick_accounts(partner_name: str, consent: Consent, params: dict, customer: Customer,
+                  accounts: list[Account], ticket: str) -> str:
     boxes = "".join(
-        f'<label><input type="checkbox" name="account_id" value="{escape(a["account_id"])}"'
-        f' checked> {escape(a["product_name"])} · {escape(a["account_class"])}类 · '
-        f'尾号 {escape(a["account_number"][-4:])}</label>' for a in accounts)
-    body = (f'<p>您好 Hello, <span id="customer">{escape(customer["name"])}</span></p>'
+        f'<label><input type="checkbox" name="account_id" value="{escape(a.account_id)}"'
+        f' checked> {escape(a.product_name)} · {escape(a.account_class)}类 · '
+        f'尾号 {escape(a.account_number[-4:])}</label>' for a in accounts)
+    body = (f'<p>您好 Hello, <span id="customer">{escape(customer.name)}</span></p>'
             + _asks(partner_name, consent)
             + f'<form method="post" action="/oauth2/authorize">{_hidden(params)}'
             f'{_hidden({"ticket": ticket})}<div class="box" id="accounts"><p>选择账户 '

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 
-from sandbox.problems import BadRequest
+from sandbox.refusals import InvalidCursor, decides
 
 
 def encode_cursor(position: int) -> str:
     return base64.urlsafe_b64encode(str(position).encode()).decode().rstrip("=")
 
 
+@decides(InvalidCursor)
 def decode_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
@@ -21,10 +22,8 @@ def decode_cursor(cursor: str | None) -> int | None:
             raise ValueError(text)
         return int(text)
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise BadRequest(
-            "INVALID_CURSOR", "The cursor is not one this API returned; start again without it.",
-            field="query.cursor",
-        ) from None
+        raise InvalidCursor("The cursor is not one this API returned; start again without it.",
+                            field="query.cursor") from None
 
 
 def page(items: list, limit: int, position_of) -> dict:

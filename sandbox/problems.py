@@ -1,13 +1,11 @@
-"""The one problem type (RFC 7807) and its stable codes: the only place errors are shaped.
+"""RFC 7807: the one place a refusal (`sandbox.refusals`) becomes an `application/problem+json`
+response. What Connexion and Starlette raise themselves (a route that does not exist, a
+method a path does not take, a missing token) is first made a refusal of the same tree.
 
-    Problem (connexion.ProblemException)
-    ├── BadRequest            400  VALIDATION_FAILED, INVALID_CURSOR, INVALID_REQUEST, ...
-    ├── Unauthenticated       401  UNAUTHENTICATED, INVALID_TOKEN, TOKEN_EXPIRED, INVALID_CLIENT
-    ├── Forbidden             403  INSUFFICIENT_SCOPE
-    ├── NotFound              404  NOT_FOUND, ACCOUNT_NOT_FOUND, CUSTOMER_NOT_FOUND
-    ├── MethodNotAllowed      405  METHOD_NOT_ALLOWED
-    ├── Unprocessable         422  FOUR_FACTOR_MISMATCH, BOUND_CARD_SAME_BANK, ...
-    └── InternalError         500  INTERNAL_ERROR
+    {"type": "https://openbank-sandbox.dev/problems/insufficient-funds",
+     "title": "Unprocessable Content", "status": 422, "code": "INSUFFICIENT_FUNDS",
+     "detail": "Account acc_… holds 10.00 CNY; the order needs 20.00 CNY.",
+     "field": "body.amount"}
 """
 
 from __future__ import annotations
@@ -15,14 +13,27 @@ from __future__ import annotations
 import logging
 
 import orjson
-from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
+
+from sandbox.refusals import (
+    BadRequest,
+    Forbidden,
+    InternalError,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    Refusal,
+    Unauthenticated,
+    UnsupportedMedia,
+)
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://openbank-sandbox.dev/problems/"
+REALM = "openbank-sandbox"
 
 TITLES = {
     400: "Bad Request",
@@ -38,153 +49,57 @@ TITLES = {
     500: "Internal Server Error",
 }
 
-# Codes every client may see whatever the operation; problem codes of one section live beside
-# its handlers but are shaped here.
-CODE_FOR_STATUS = {
-    400: "INVALID_REQUEST",
-    401: "UNAUTHENTICATED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    500: "INTERNAL_ERROR",
-}
+#: What Connexion or Starlette raised, by status, as the kind of refusal it is.
+_FRAMEWORK = {400: BadRequest, 401: Unauthenticated, 403: Forbidden, 404: NotFound,
+              405: MethodNotAllowed, 406: NotAcceptable, 413: PayloadTooLarge,
+              415: UnsupportedMedia, 500: InternalError}
 
 
-class Problem(ProblemException):
-    """An RFC 7807 problem with a stable machine `code` and, for bad input, the offending field."""
-
-    status = 500
-
-    def __init__(
-        self,
-        code: str,
-        detail: str,
-        *,
-        status: int | None = None,
-        field: str | None = None,
-        headers: dict | None = None,
-        **extra,
-    ):
-        status = status or type(self).status
-        ext = {"code": code, **extra}
-        if field is not None:
-            ext["field"] = field
-        super().__init__(
-            status=status,
-            title=TITLES.get(status, "Error"),
-            detail=detail,
-            type=TYPE_BASE + code.lower().replace("_", "-"),
-            headers=headers,
-            ext=ext,
-        )
-        self.code = code
-
-    def to_problem(self) -> ConnexionResponse:
-        return problem_response(
-            self.status, self.code, self.detail, headers=self.headers, type_=self.type,
-            title=self.title, ext=self.ext,
-        )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.code!r}, {self.detail!r})"
+def body(refusal: Refusal) -> dict:
+    status, code = refusal.status, refusal.code
+    out = {"type": TYPE_BASE + code.lower().replace("_", "-"),
+           "title": TITLES.get(status, "Error"), "status": status,
+           "detail": refusal.detail or TITLES.get(status, "Error"), "code": code,
+           **refusal.extra}
+    if refusal.field is not None:
+        out["field"] = refusal.field
+    return out
 
 
-class BadRequest(Problem):
-    status = 400
+def render(refusal: Refusal, headers: dict | None = None) -> ConnexionResponse:
+    """The response for a refusal: its status, its problem, and an authentication challenge
+    where one applies."""
+    headers = dict(headers or {})
+    if isinstance(refusal, Unauthenticated) and refusal.challenge:
+        headers.setdefault("WWW-Authenticate", f'{refusal.challenge} realm="{REALM}"')
+    return ConnexionResponse(status_code=refusal.status, mimetype=PROBLEM_MEDIA_TYPE,
+                             content_type=PROBLEM_MEDIA_TYPE, body=orjson.dumps(body(refusal)),
+                             headers=headers)
 
 
-class Unauthenticated(Problem):
-    status = 401
-
-    def __init__(self, code: str, detail: str, **kwargs):
-        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="openbank-sandbox"'})
-        super().__init__(code, detail, **kwargs)
+# -- handlers the app registers --------------------------------------------------------------
 
 
-class Forbidden(Problem):
-    status = 403
+async def refused(request: ConnexionRequest, exc: Refusal) -> ConnexionResponse:
+    if exc.status >= 500:
+        logger.error("%r", exc)
+    return render(exc)
 
 
-class NotFound(Problem):
-    status = 404
-
-
-class Conflict(Problem):
-    status = 409
-
-
-class Unprocessable(Problem):
-    status = 422
-
-
-def problem_response(
-    status: int,
-    code: str,
-    detail: str | None,
-    *,
-    headers: dict | None = None,
-    type_: str | None = None,
-    title: str | None = None,
-    ext: dict | None = None,
-) -> ConnexionResponse:
-    body = {
-        "type": type_ or TYPE_BASE + code.lower().replace("_", "-"),
-        "title": title or TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail or title or TITLES.get(status, "Error"),
-        "code": code,
-    }
-    if ext:
-        body.update(ext)
-    return ConnexionResponse(
-        status_code=status,
-        mimetype=PROBLEM_MEDIA_TYPE,
-        content_type=PROBLEM_MEDIA_TYPE,
-        body=orjson.dumps(body),
-        headers=headers or {},
-    )
-
-
-# -- handlers for what Connexion and Starlette raise themselves ------------------------------
-
-
-def http_error(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
-    """Connexion's own problems (validation, security) and Starlette's 404/405, with our codes."""
-    if isinstance(exc, Problem):
-        return exc.to_problem()
+async def http_error(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    """Connexion's own problems (a missing token, ...) and Starlette's 404/405, as refusals."""
     status = getattr(exc, "status_code", None) or getattr(exc, "status", 500)
-    code = CODE_FOR_STATUS.get(status, "INVALID_REQUEST" if status < 500 else "INTERNAL_ERROR")
+    kind = _FRAMEWORK.get(status, BadRequest if status < 500 else InternalError)
     detail = getattr(exc, "detail", None)
     if status == 404:
         detail = f"No route {request.scope.get('path', '')!r}; GET /contracts lists what is served."
-    headers = dict(getattr(exc, "headers", None) or {})
-    if status == 401:
-        headers.setdefault("WWW-Authenticate", 'Bearer realm="openbank-sandbox"')
     if status >= 500:
         logger.error("%r", exc)
-    return problem_response(status, code, str(detail) if detail else None, headers=headers)
+    refusal = kind(str(detail) if detail else None)
+    return render(refusal, getattr(exc, "headers", None))
 
 
-def unhandled_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+async def unhandled_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     """Log the stack trace; answer a problem that shows none of it."""
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(
-        500, "INTERNAL_ERROR", "The sandbox failed to handle this request; it has been logged."
-    )
-
-
-def refusal(request: ConnexionRequest, exc) -> ConnexionResponse:
-    """A domain rule's refusal (sandbox.rules.Refusal and kin) as a problem."""
-    from sandbox.consents import ConsentRefusal
-    from sandbox.rules import ConflictingRequest, UnknownResource
-
-    status = 422
-    for cls, code in ((ConsentRefusal, 403), (UnknownResource, 404),
-                      (ConflictingRequest, 409)):
-        if isinstance(exc, cls):
-            status = code
-    ext = {"field": exc.field} if exc.field else None
-    return problem_response(status, exc.code, exc.detail, ext=ext)
+    return render(InternalError("The sandbox failed to handle this request; it has been logged."))

@@ -6,7 +6,7 @@ classes they may raise (`decides`), and contracts list the codes each operation 
 
     Refusal
     ├── BadRequest          400  VALIDATION_FAILED MALFORMED_BODY UNKNOWN_PARAMETER INVALID_CURSOR
-    │                            INVALID_REQUEST INVALID_SCOPE INVALID_GRANT
+    │                            INVALID_REQUEST INVALID_SCOPE INVALID_GRANT UNSUPPORTED_GRANT_TYPE
     ├── Unauthenticated     401  UNAUTHENTICATED INVALID_TOKEN TOKEN_EXPIRED TOKEN_REVOKED
     │                            CONSENT_REVOKED CONSENT_EXPIRED INVALID_CLIENT INVALID_OPERATOR_KEY
     ├── Forbidden           403  FORBIDDEN INSUFFICIENT_SCOPE
@@ -179,6 +179,7 @@ class UnknownParameter(BadRequest): code = "UNKNOWN_PARAMETER"
 class InvalidCursor(BadRequest): code = "INVALID_CURSOR"
 class InvalidScope(BadRequest): code = "INVALID_SCOPE"
 class InvalidGrant(BadRequest): code = "INVALID_GRANT"
+class UnsupportedGrantType(BadRequest): code = "UNSUPPORTED_GRANT_TYPE"
 
 class InvalidToken(Unauthenticated): code = "INVALID_TOKEN"
 class TokenExpired(Unauthenticated): code = "TOKEN_EXPIRED"
@@ -256,6 +257,21 @@ class RiskRefused(Unprocessable):
     def __init__(self, detail: str, *, rule: str, field: str | None = "body.amount"):
         super().__init__(detail, field=field)
         self.rule = rule
+
+
+def kind_of(code: str) -> type[Refusal]:
+    """The class of a stable code (a contract's `x-problem` names codes by their text)."""
+    if not _BY_CODE:
+        pending = [Refusal]
+        while pending:
+            cls = pending.pop()
+            pending.extend(cls.__subclasses__())
+            if isinstance(cls.__dict__.get("code"), str):
+                _BY_CODE[cls.code] = cls
+    return _BY_CODE[code]
+
+
+_BY_CODE: dict[str, type[Refusal]] = {}
 
 
 # -- declarations ------------------------------------------------------------------------------

@@ -19,7 +19,14 @@ from connexion.validators.json import JSONRequestBodyValidator
 from connexion.validators.parameter import ParameterValidator
 from jsonschema import Draft4Validator, FormatChecker, ValidationError
 
-from sandbox.problems import BadRequest
+from sandbox.refusals import (
+    BadRequest,
+    MalformedBody,
+    Refusal,
+    UnknownParameter,
+    ValidationFailed,
+    kind_of,
+)
 
 # Every format jsonschema can check: OpenAPI's `date` is no draft-4 format, so the draft-4
 # checker Connexion uses let `from_date=9` through.
@@ -50,9 +57,8 @@ def _problem_members(schema) -> dict:
 def _invalid(error: ValidationError, field: str, root: dict | None = None) -> BadRequest:
     path = ".".join(str(p) for p in error.absolute_path)
     declared = _declared_problem(error.schema)
-    return BadRequest(
-        declared.get("code", "VALIDATION_FAILED"), declared.get("detail", error.message),
-        field=f"{field}.{path}" if path else field,
+    return kind_of(declared.get("code", ValidationFailed.code))(
+        declared.get("detail", error.message), field=f"{field}.{path}" if path else field,
         **{**_problem_members(root), **_problem_members(error.schema)},
     )
 
@@ -65,9 +71,8 @@ class FieldParameterValidator(ParameterValidator):
             )
             if extra:
                 name = sorted(extra)[0]
-                raise BadRequest(
-                    "UNKNOWN_PARAMETER", f"Unknown query parameter {name!r}.", field=f"query.{name}"
-                )
+                raise UnknownParameter(f"Unknown query parameter {name!r}.",
+                                       field=f"query.{name}")
         sources = (
             ("query", request.query_params),
             ("path", request.path_params),
@@ -81,10 +86,8 @@ class FieldParameterValidator(ParameterValidator):
                 field = f"{location}.{name}"
                 if value is None:
                     if param.get("required"):
-                        raise BadRequest(
-                            "VALIDATION_FAILED", f"Missing {location} parameter {name!r}.",
-                            field=field,
-                        )
+                        raise ValidationFailed(f"Missing {location} parameter {name!r}.",
+                                               field=field)
                     continue
                 if is_nullable(param) and is_null(value):
                     continue
@@ -101,8 +104,7 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
 
     def _validate(self, body):
         if not self._nullable and body is None:
-            raise BadRequest("VALIDATION_FAILED", "The request body must not be empty.",
-                             field="body")
+            raise ValidationFailed("The request body must not be empty.", field="body")
         try:
             return self._validator.validate(body)
         except ValidationError as error:
@@ -111,12 +113,11 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
     async def _parse(self, stream, scope):
         try:
             return await super()._parse(stream, scope)
-        except BadRequest:
+        except Refusal:
             raise
         except Exception as exc:  # JSON that does not parse, bytes that do not decode
             detail = getattr(exc, "detail", None) or str(exc)
-            raise BadRequest("MALFORMED_BODY", f"The body is not valid JSON: {detail}",
-                             field="body") from None
+            raise MalformedBody(f"The body is not valid JSON: {detail}", field="body") from None
 
 
 class FieldFormValidator(FormDataValidator):
@@ -126,14 +127,14 @@ class FieldFormValidator(FormDataValidator):
 
     def _validate(self, body):
         if not isinstance(body, dict):
-            raise BadRequest("VALIDATION_FAILED", "The form must be a mapping.", field="body",
-                             **_problem_members(self._schema))
+            raise ValidationFailed("The form must be a mapping.", field="body",
+                                   **_problem_members(self._schema))
         if self._strict_validation:
             extra = set(body) - set(self._schema.get("properties", {}))
             if extra:
                 name = sorted(extra)[0]
-                raise BadRequest("UNKNOWN_PARAMETER", f"Unknown form field {name!r}.",
-                                 field=f"body.{name}", **_problem_members(self._schema))
+                raise UnknownParameter(f"Unknown form field {name!r}.", field=f"body.{name}",
+                                       **_problem_members(self._schema))
         try:
             self._validator.validate(body)
         except ValidationError as error:

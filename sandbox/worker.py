@@ -11,7 +11,7 @@ from sandbox import payments
 from sandbox.clock import Clock
 from sandbox.notify import Dispatcher
 from sandbox.settings import Settings
-from sandbox.store.base import Store
+from sandbox.store import Store
 
 logger = logging.getLogger(__name__)
 

@@ -162,15 +162,18 @@ def partner(server):
 
 
 def bank_rows(db: str, partner_id: str) -> tuple[list[dict], list[dict]]:
-    """The partner's customers and accounts, read from its database (as the bank sees them)."""
+    """The partner's customers and accounts, read from its database (as the bank sees them),
+    as rows."""
     import asyncio
 
     from sandbox.store import open_store
 
     async def read():
         async with open_store(db) as store:
-            return (await store.customers(partner_id, after=0, limit=10_000),
-                    await store.accounts(partner_id, customer_id=None, after=0, limit=10_000))
+            customers = await store.bank.customers(partner_id, after=0, limit=10_000)
+            accounts = await store.bank.accounts(partner_id, customer_id=None, after=0,
+                                                 limit=10_000)
+            return [c.row() for c in customers], [a.row() for a in accounts]
 
     return asyncio.run(read())
 
@@ -262,9 +265,11 @@ def all_pages(client: httpx.Client, path: str, **params) -> list[dict]:
 @pytest.fixture
 def accounts(server, partner):
     """The partner's accounts by class, and each online account's bound Type I account."""
-    from sandbox.handlers.accounts import account_resource
+    from sandbox.records import Account
+    from sandbox.resources import account_resource
 
-    listed = [account_resource(row) for row in bank_rows(server.db, partner["partner_id"])[1]]
+    listed = [account_resource(Account.of(row))
+              for row in bank_rows(server.db, partner["partner_id"])[1]]
     by_number = {a["account_number"]: a for a in listed}
     grouped = {cls: [a for a in listed if a["account_class"] == cls]
                for cls in ("I", "II", "III", "BASIC")}

@@ -2,120 +2,77 @@
 
 from __future__ import annotations
 
-from connexion import request
 from starlette.responses import Response
 
 from sandbox import consents
+from sandbox.context import Context
 from sandbox.handlers import respond
-from sandbox.problems import NotFound, Unprocessable
+from sandbox.records import Consent
+from sandbox.refusals import ConsentNotFound, CustomerNotFound, decides
+from sandbox.resources import consent_resource
+from sandbox.security import oauth
 
 BASE_PATH = "/consents/v1"
 
 
-def consent_resource(row: dict, now) -> dict:
-    consent = consents.parse(row)
-    out = {"consent_id": consent["consent_id"],
-           "status": consents.effective_status(consent, now),
-           "permissions": consent["permissions"], "account_ids": consent["account_ids"],
-           "expires_at": consent["expires_at"], "created_at": consent["created_at"],
-           "status_updated_at": consent["status_updated_at"]}
-    if consent["customer_id"]:
-        out["customer_id"] = consent["customer_id"]
-    for key in ("transaction_from_date", "transaction_to_date"):
-        if consent[key]:
-            out[key] = consent[key]
-    return out
+def _shown(ctx: Context, consent: Consent) -> dict:
+    return consent_resource(consent, ctx.now_for(consent.clock_offset_s))
 
 
-async def _partner(partner_id: str) -> dict:
-    return await request.state.store.partner(partner_id)
+@decides(consents.create)
+async def create_consent(ctx: Context, token_info: dict, body: dict) -> Response:
+    partner = await ctx.store.partners.get(token_info["sub"])
+    consent = await consents.create(ctx.store, ctx.now_for(partner.clock_offset_s),
+                                    partner.partner_id, body)
+    return respond(_shown(ctx, consent), 201,
+                   {"Location": f"{BASE_PATH}/consents/{consent.consent_id}"})
 
 
-async def create_consent(token_info: dict, body: dict) -> Response:
-    state = request.state
-    partner = await _partner(token_info["sub"])
-    row = await consents.create(state.store, state.clock.now_for(partner), partner["partner_id"],
-                                body)
-    row = await state.store.consent(partner["partner_id"], row["consent_id"])
-    return respond(consent_resource(row, state.clock.now_for(row)), 201,
-                   {"Location": f"{BASE_PATH}/consents/{row['consent_id']}"})
+async def list_consents(ctx: Context, token_info: dict, limit: int = 20,
+                        status: str | None = None) -> Response:
+    found = await ctx.store.consents.list(token_info["sub"], status=status, limit=limit)
+    return respond({"items": [_shown(ctx, consent) for consent in found]})
 
 
-async def list_consents(token_info: dict, limit: int = 20, status: str | None = None) -> Response:
-    state = request.state
-    rows = await state.store.consents(token_info["sub"], status=status, limit=limit)
-    return respond({"items": [consent_resource(r, state.clock.now_for(r)) for r in rows]})
+@decides(ConsentNotFound)
+async def _consent(ctx: Context, partner_id: str, consent_id: str) -> Consent:
+    consent = await ctx.store.consents.get(partner_id, consent_id)
+    if consent is None:
+        raise ConsentNotFound(f"No consent {consent_id} for this partner.",
+                              field="path.consent_id")
+    return consent
 
 
-async def _consent(partner_id: str, consent_id: str) -> dict:
-    row = await request.state.store.consent(partner_id, consent_id)
-    if row is None:
-        raise NotFound("CONSENT_NOT_FOUND", f"No consent {consent_id} for this partner.",
-                       field="path.consent_id")
-    return row
+@decides(_consent)
+async def get_consent(ctx: Context, token_info: dict, consent_id: str) -> Response:
+    return respond(_shown(ctx, await _consent(ctx, token_info["sub"], consent_id)))
 
 
-async def get_consent(token_info: dict, consent_id: str) -> Response:
-    row = await _consent(token_info["sub"], consent_id)
-    return respond(consent_resource(row, request.state.clock.now_for(row)))
+@decides(consents.revoke)
+async def revoke_consent(ctx: Context, token_info: dict, consent_id: str) -> Response:
+    consent = await consents.revoke(ctx.store, ctx.now_for, token_info["sub"], consent_id)
+    return respond(_shown(ctx, consent))
 
 
-async def revoke_consent(token_info: dict, consent_id: str) -> Response:
-    state = request.state
-
-    def apply(row: dict) -> dict:
-        now = state.clock.now_for(row)
-        consents.check_transition(consents.parse(row), consents.REVOKED, now)
-        return {"status": consents.REVOKED,
-                "status_updated_at": now.isoformat(timespec="microseconds")}
-
-    row = await state.store.change_consent(token_info["sub"], consent_id, apply)
-    if row is None:
-        raise NotFound("CONSENT_NOT_FOUND", f"No consent {consent_id} for this partner.",
-                       field="path.consent_id")
-    return respond(consent_resource(row, state.clock.now_for(row)))
-
-
-def check_redirect_uri(partner: dict, redirect_uri: str, field: str) -> None:
-    if redirect_uri not in partner["redirect_uris"].split():
-        raise Unprocessable("INVALID_REDIRECT_URI", f"{redirect_uri!r} is not a redirect URI "
-                         "registered for this partner (openbank-sandbox partner create "
-                         "--redirect-uri).", field=field)
-
-
-async def authorise_headless(token_info: dict, consent_id: str, body: dict) -> Response:
-    state = request.state
-    partner = await _partner(token_info["sub"])
-    redirect_uri = body.get("redirect_uri") or partner["redirect_uris"].split()[0]
-    check_redirect_uri(partner, redirect_uri, "body.redirect_uri")
-    await _consent(partner["partner_id"], consent_id)
+@decides(oauth.check_redirect_uri, _consent, CustomerNotFound.named_in_request(),
+         consents.authorise)
+async def authorise_headless(ctx: Context, token_info: dict, consent_id: str,
+                             body: dict) -> Response:
+    partner = await ctx.store.partners.get(token_info["sub"])
+    redirect_uri = body.get("redirect_uri") or partner.redirect_uri_list[0]
+    oauth.check_redirect_uri(partner, redirect_uri, "body.redirect_uri")
+    await _consent(ctx, partner.partner_id, consent_id)
     if "customer_id" in body:
-        customer = await state.store.customer(partner["partner_id"], body["customer_id"])
+        customer = await ctx.store.bank.customer(partner.partner_id, body["customer_id"])
     else:
-        first = await state.store.customers(partner["partner_id"], after=0, limit=1)
+        first = await ctx.store.bank.customers(partner.partner_id, after=0, limit=1)
         customer = first[0] if first else None
     if customer is None:
-        raise Unprocessable("CUSTOMER_NOT_FOUND", f"No customer {body.get('customer_id')} for "
-                            "this partner.", field="body.customer_id")
-    row = await consents.decide(state.store, state.clock.now_for, partner["partner_id"],
-                                consent_id, customer, body["decision"], body.get("account_ids"))
-    result = await authorisation_result(row, partner["partner_id"], redirect_uri,
-                                        body.get("state"), body.get("code_challenge"),
-                                        body.get("code_challenge_method"))
+        raise CustomerNotFound(f"No customer {body.get('customer_id')} for this partner.",
+                               field="body.customer_id")
+    consent = await consents.authorise(ctx.store, ctx.now_for, partner.partner_id, consent_id,
+                                       customer, body["decision"], body.get("account_ids"))
+    result = await oauth.code_for(ctx, consent, redirect_uri, body.get("state"),
+                                  body.get("code_challenge"), body.get("code_challenge_method"))
     return respond({**result, "redirect_uri": redirect_uri,
-                    "customer_id": customer["customer_id"]})
-
-
-async def authorisation_result(row: dict, partner_id: str, redirect_uri: str,
-                               state_param: str | None, challenge: str | None,
-                               method: str | None) -> dict:
-    """Where the customer goes back to: a code for an authorised consent, or access_denied."""
-    if row["status"] != consents.AUTHORISED:
-        return {"redirect_to": consents.redirect_to(
-                    redirect_uri, error="access_denied",
-                    error_description="The customer refused the consent.", state=state_param),
-                "error": "access_denied", **({"state": state_param} if state_param else {})}
-    code = await consents.issue_code(request.state.store, request.state.clock.timestamp(),
-                                     partner_id, row, redirect_uri, challenge, method)
-    return {"redirect_to": consents.redirect_to(redirect_uri, code=code, state=state_param),
-            "code": code, **({"state": state_param} if state_param else {})}
+                    "customer_id": customer.customer_id})

@@ -9,48 +9,58 @@ import orjson
 from connexion import request
 from starlette.responses import Response
 
-from sandbox import consents, notify, payments
+from sandbox import notify, payments
 from sandbox.bank.directory import BANKS
 from sandbox.clock import BEIJING
+from sandbox.context import Context
 from sandbox.handlers import respond
-from sandbox.notify import new_secret
 from sandbox.pagination import decode_cursor, page
-from sandbox.payments import payment_resource
-from sandbox.problems import NotFound, Unprocessable
+from sandbox.records import Payment
+from sandbox.refusals import (
+    CallbackNotRegistered,
+    InvalidCallbackUrl,
+    NotificationNotFound,
+    PaymentNotFound,
+    decides,
+)
+from sandbox.resources import payment_resource
+from sandbox.rules import payments as rules
+from sandbox.rules.consents import require
 
 BASE_PATH = "/payments/v1"
 
 
-def _answer(payment: dict, replayed: bool, status: int) -> Response:
-    location = f"{BASE_PATH}/payments/{payment['payment_id']}"
+def _answer(payment: Payment, replayed: bool, status: int) -> Response:
+    location = f"{BASE_PATH}/payments/{payment.payment_id}"
     return respond(payment_resource(payment), status,
                    {"Location": location, "Idempotent-Replayed": "true" if replayed else "false"})
 
 
-async def create_transfer(token_info: dict, body: dict) -> Response:
-    state = request.state
-    consents.require(token_info, state.clock, "InitiatePayments",
-                     account_id=body["debtor_account_id"], account_field="body.debtor_account_id")
+@decides(require, rules.decide_transfer)
+async def create_transfer(ctx: Context, token_info: dict, body: dict) -> Response:
+    ctx.consent(token_info, "InitiatePayments", account_id=body["debtor_account_id"],
+                account_field="body.debtor_account_id")
     payment, replayed = await payments.post_transfer(
-        state.store, state.clock, token_info["sub"], request.headers["x-request-id"], body,
-        interbank_delay=state.settings.interbank_delay)
-    state.worker.wake()
+        ctx.store, ctx.clock, token_info["sub"], request.headers["x-request-id"], body,
+        interbank_delay=ctx.settings.interbank_delay)
+    ctx.worker.wake()
     return _answer(payment, replayed, 201)
 
 
-async def get_payment(token_info: dict, payment_id: str) -> Response:
-    payment = await request.state.store.payment(token_info["sub"], payment_id)
+@decides(PaymentNotFound)
+async def get_payment(ctx: Context, token_info: dict, payment_id: str) -> Response:
+    payment = await ctx.store.ledger.payment(token_info["sub"], payment_id)
     if payment is None:
-        raise NotFound("PAYMENT_NOT_FOUND", f"No payment {payment_id} for this partner.",
-                       field="path.payment_id")
+        raise PaymentNotFound(f"No payment {payment_id} for this partner.",
+                              field="path.payment_id")
     return respond(payment_resource(payment))
 
 
-async def refund_payment(token_info: dict, payment_id: str) -> Response:
-    state = request.state
+@decides(rules.decide_refund)
+async def refund_payment(ctx: Context, token_info: dict, payment_id: str) -> Response:
     payment, replayed = await payments.refund_payment(
-        state.store, state.clock, token_info["sub"], payment_id, request.headers["x-request-id"])
-    state.worker.wake()
+        ctx.store, ctx.clock, token_info["sub"], payment_id, request.headers["x-request-id"])
+    ctx.worker.wake()
     return _answer(payment, replayed, 200)
 
 
@@ -61,49 +71,51 @@ async def list_banks(token_info: dict) -> Response:
 
 # -- callbacks ---------------------------------------------------------------------------------
 
-def _callback_resource(row: dict) -> dict:
+def _callback_resource(ctx: Context, row: dict) -> dict:
     return {"url": row["url"], "signing_secret": row["secret"],
             "event_types": list(notify.EVENT_TYPES),
-            "retry_schedule_s": list(request.state.settings.notify_backoff),
-            "timeout_s": request.state.settings.notify_timeout,
+            "retry_schedule_s": list(ctx.settings.notify_backoff),
+            "timeout_s": ctx.settings.notify_timeout,
             "created_at": row["created_at"], "updated_at": row["updated_at"]}
 
 
-def _no_callback() -> NotFound:
-    return NotFound("CALLBACK_NOT_REGISTERED", "No callback URL is registered for this partner; "
-                    "register one with PUT /payments/v1/callback.")
+def _no_callback() -> CallbackNotRegistered:
+    return CallbackNotRegistered("No callback URL is registered for this partner; register one "
+                                 "with PUT /payments/v1/callback.")
 
 
-async def get_callback(token_info: dict) -> Response:
-    row = await request.state.store.callback(token_info["sub"])
+@decides(CallbackNotRegistered)
+async def get_callback(ctx: Context, token_info: dict) -> Response:
+    row = await ctx.store.outbox.callback(token_info["sub"])
     if row is None:
         raise _no_callback()
-    return respond(_callback_resource(row))
+    return respond(_callback_resource(ctx, row))
 
 
-async def register_callback(token_info: dict, body: dict) -> Response:
-    state = request.state
+@decides(InvalidCallbackUrl)
+async def register_callback(ctx: Context, token_info: dict, body: dict) -> Response:
     try:  # the pattern admits the shape of a bracketed IPv6 host, not that it is one
         _ = urllib.parse.urlsplit(body["url"]).port  # raises on a bad host or port
     except ValueError as exc:
-        raise Unprocessable("INVALID_CALLBACK_URL", f"The URL cannot be delivered to: {exc}.",
-                            field="body.url") from None
-    row = await state.store.set_callback(token_info["sub"], body["url"], new_secret(),
-                                         state.clock.now().isoformat(timespec="seconds"))
-    return respond(_callback_resource(row))
+        raise InvalidCallbackUrl(f"The URL cannot be delivered to: {exc}.",
+                                 field="body.url") from None
+    row = await ctx.store.outbox.set_callback(token_info["sub"], body["url"], notify.new_secret(),
+                                              ctx.clock.now().isoformat(timespec="seconds"))
+    return respond(_callback_resource(ctx, row))
 
 
-async def delete_callback(token_info: dict) -> Response:
-    if not await request.state.store.delete_callback(token_info["sub"]):
+@decides(CallbackNotRegistered)
+async def delete_callback(ctx: Context, token_info: dict) -> Response:
+    if not await ctx.store.outbox.delete_callback(token_info["sub"]):
         raise _no_callback()
     return Response(status_code=204)
 
 
 # -- the delivery log ----------------------------------------------------------------------------
 
-async def _with_deliveries(rows: list[dict]) -> list[dict]:
+async def _with_deliveries(ctx: Context, rows: list[dict]) -> list[dict]:
     attempts: dict[str, list] = {row["event_id"]: [] for row in rows}
-    for delivery in await request.state.store.deliveries(list(attempts)):
+    for delivery in await ctx.store.outbox.deliveries(list(attempts)):
         entry = {"attempt": delivery["attempt"], "attempted_at": delivery["attempted_at"],
                  "url": delivery["url"], "duration_ms": delivery["duration_ms"]}
         if delivery["status_code"] is not None:
@@ -129,34 +141,37 @@ def _iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, BEIJING).isoformat(timespec="seconds")
 
 
-async def list_notifications(token_info: dict, limit: int = 20, cursor: str | None = None,
-                             payment_id: str | None = None,
+@decides(decode_cursor)
+async def list_notifications(ctx: Context, token_info: dict, limit: int = 20,
+                             cursor: str | None = None, payment_id: str | None = None,
                              status: str | None = None) -> Response:
-    rows = await request.state.store.notifications(
+    rows = await ctx.store.outbox.notifications(
         token_info["sub"], payment_id=payment_id, status=status,
         before_us=decode_cursor(cursor), limit=limit + 1)
     result = page(rows, limit, lambda row: row["created_us"])
-    result["items"] = await _with_deliveries(result["items"])
+    result["items"] = await _with_deliveries(ctx, result["items"])
     return respond(result)
 
 
-async def _notification(partner_id: str, event_id: str) -> dict:
-    row = await request.state.store.notification(partner_id, event_id)
+@decides(NotificationNotFound)
+async def _notification(ctx: Context, partner_id: str, event_id: str) -> dict:
+    row = await ctx.store.outbox.notification(partner_id, event_id)
     if row is None:
-        raise NotFound("NOTIFICATION_NOT_FOUND", f"No notification {event_id} for this "
-                       "partner.", field="path.event_id")
-    return (await _with_deliveries([row]))[0]
+        raise NotificationNotFound(f"No notification {event_id} for this partner.",
+                                   field="path.event_id")
+    return (await _with_deliveries(ctx, [row]))[0]
 
 
-async def get_notification(token_info: dict, event_id: str) -> Response:
-    return respond(await _notification(token_info["sub"], event_id))
+@decides(_notification)
+async def get_notification(ctx: Context, token_info: dict, event_id: str) -> Response:
+    return respond(await _notification(ctx, token_info["sub"], event_id))
 
 
-async def redeliver_notification(token_info: dict, event_id: str) -> Response:
-    state = request.state
-    if not await state.store.redeliver(token_info["sub"], event_id,
-                                       notify.next_second_ms(state.clock.timestamp())):
-        raise NotFound("NOTIFICATION_NOT_FOUND", f"No notification {event_id} for this "
-                       "partner.", field="path.event_id")
-    state.worker.wake()
-    return respond(await _notification(token_info["sub"], event_id), 202)
+@decides(_notification)
+async def redeliver_notification(ctx: Context, token_info: dict, event_id: str) -> Response:
+    if not await ctx.store.outbox.redeliver(token_info["sub"], event_id,
+                                            notify.next_second_ms(ctx.clock.timestamp())):
+        raise NotificationNotFound(f"No notification {event_id} for this partner.",
+                                   field="path.event_id")
+    ctx.worker.wake()
+    return respond(await _notification(ctx, token_info["sub"], event_id), 202)

@@ -107,9 +107,10 @@ def _customers(db: str, partner_id: str, wanted: int) -> list[str]:
 
     async def pick() -> list[str]:
         async with open_store(db) as store:
-            accounts = await store.accounts(partner_id, customer_id=None, after=0, limit=10000)
-        rich = sorted({a["customer_id"] for a in accounts
-                       if a["account_class"] in UNCAPPED and a["balance_fen"] >= 100_000})
+            accounts = await store.bank.accounts(partner_id, customer_id=None, after=0,
+                                                 limit=10000)
+        rich = sorted({a.customer_id for a in accounts
+                       if a.account_class in UNCAPPED and a.balance_fen >= 100_000})
         return rich[:wanted]
 
     return asyncio.run(pick())

@@ -19,9 +19,7 @@ import dataclasses
 import datetime as dt
 import typing as t
 
-import orjson
-
-from sandbox import ledger
+from sandbox import ledger, notify
 from sandbox.bank.directory import BY_CODE, SANDBOX_BANK_CODE
 from sandbox.ledger import Booking, Books, Event, Narrative, Save, Totals
 from sandbox.mint import IdSource
@@ -93,13 +91,7 @@ class PaymentFacts:
 
 
 def _event(kind: str, payment: Payment, now: dt.datetime, ids: IdSource) -> Event:
-    event_id = ids.next("evt")
-    created_at = now.isoformat(timespec="seconds")
-    body = {"event_id": event_id, "type": kind, "created_at": created_at,
-            "data": {"payment": payment_resource(payment)}}
-    return Event(event_id=event_id, type=kind, payment_id=payment.payment_id,
-                 body=orjson.dumps(body).decode(), created_at=created_at,
-                 created_us=int(now.timestamp() * 1_000_000))
+    return notify.event(ids.next("evt"), kind, payment_resource(payment), now)
 
 
 def _settles_at_ms(now: dt.datetime, delay_s: float) -> int:

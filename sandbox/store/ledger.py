@@ -17,6 +17,7 @@ from sandbox.bank.directory import SANDBOX_BANK_CODE
 from sandbox.ledger import Booking
 from sandbox.money import Fen
 from sandbox.records import Account, Controls, Customer, Payment
+from sandbox.rules.accounts import OpeningFacts
 from sandbox.rules.limits import Usage, needs_usage
 from sandbox.rules.payments import Order, PaymentFacts, TransferFacts
 from sandbox.store.base import Row, Topic, Transaction, insert, marks
@@ -184,7 +185,7 @@ class Ledger(Topic):
         return {row["customer_id"]: row["name"] for row in rows}
 
     async def opening_facts(self, tx: Transaction, partner_id: str,
-                            resident_id: str) -> tuple[Customer | None, int]:
+                            resident_id: str) -> OpeningFacts:
         """The person with that resident id, and the next account ordinal (the partner's row is
         locked, so concurrent openings take distinct ordinals)."""
         await tx.fetchone("SELECT partner_id FROM partners WHERE partner_id = ?"
@@ -195,7 +196,7 @@ class Ledger(Topic):
         person = await tx.fetchone(
             "SELECT * FROM customers WHERE partner_id = ? AND resident_id = ?",
             (partner_id, resident_id))
-        return (Customer.of(person) if person else None), int(row["last"]) + 1
+        return OpeningFacts(Customer.of(person) if person else None, int(row["last"]) + 1)
 
     async def usage(self, tx: Transaction, partner_id: str, account_id: str, day: str) -> Usage:
         """What the account sent and received on `day` and in its year."""

@@ -14,8 +14,9 @@ from conftest import all_pages, bank_rows, cli, create_partner, get_token
 from sandbox import ids
 from sandbox.consent_client import customer_token
 from sandbox.contracts import load_contracts
-from sandbox.handlers.accounts import account_resource, customer_resource
 from sandbox.money import to_yuan
+from sandbox.records import Account, Customer
+from sandbox.resources import account_resource, customer_resource
 
 pytestmark = pytest.mark.slow
 PROBLEM = "application/problem+json"
@@ -57,7 +58,7 @@ def holdings(server, partner: dict) -> tuple[dict, list[dict], list[dict]]:
 def first_account(server, partner: dict) -> dict:
     """The partner's first account (the lowest ordinal), as the API shows it."""
     rows = bank_rows(server.db, partner["partner_id"])[1]
-    return account_resource(min(rows, key=lambda row: row["ordinal"]))
+    return account_resource(Account.of(min(rows, key=lambda row: row["ordinal"])))
 
 
 # -- 2. a partner gets credentials and its own bank --------------------------------------------
@@ -78,9 +79,9 @@ def test_partner_create_prints_credentials_and_provisions_a_bank(server, partner
         assert token["customer_id"] == customer["customer_id"]
         with bearer(server, token["access_token"]) as as_customer:
             assert all_pages(as_customer, "/accounts/v1/customers", limit=1) == [
-                customer_resource(customer)]
+                customer_resource(Customer.of(customer))]
             theirs = all_pages(as_customer, "/accounts/v1/accounts", limit=1)
-        assert theirs == [account_resource(a) for a in accounts
+        assert theirs == [account_resource(Account.of(a)) for a in accounts
                           if a["customer_id"] == customer["customer_id"]]
         listed.append(theirs)
     assert max(len(theirs) for theirs in listed) > 1  # some listing did take several pages
@@ -152,7 +153,7 @@ def test_list_read_an_account_its_balance_and_its_customer(server, partner, clie
     listed = client.get("/accounts/v1/accounts", params={"customer_id": holder["customer_id"]})
     assert listed.status_code == 200, listed.text
     mine = listed.json()["items"]
-    assert mine == [account_resource(row) for row in rows]
+    assert mine == [account_resource(Account.of(row)) for row in rows]
     assert all(a["customer_id"] == holder["customer_id"] for a in mine)
     first = mine[0]
     account = client.get(f"/accounts/v1/accounts/{first['account_id']}")
@@ -167,7 +168,7 @@ def test_list_read_an_account_its_balance_and_its_customer(server, partner, clie
     assert balance["booked"] == balance["available"]
     customer = client.get(f"/accounts/v1/customers/{first['customer_id']}")
     assert customer.status_code == 200, customer.text
-    assert customer.json() == customer_resource(holder)
+    assert customer.json() == customer_resource(Customer.of(holder))
     assert ids.is_valid_resident_id(customer.json()["resident_id"])
 
 
@@ -366,7 +367,7 @@ def test_opening_an_account_online_with_matching_four_factors(server, partner, c
                                     customer_id=customer_id)
     rows = bank_rows(server.db, partner["partner_id"])[1]
     opened = [row for row in rows if row["account_id"] == account["account_id"]]
-    assert [account_resource(row) for row in opened] == [account]
+    assert [account_resource(Account.of(row)) for row in opened] == [account]
     assert opened[0]["balance_fen"] == 0
 
 
@@ -385,7 +386,7 @@ def test_opening_an_account_online_with_matching_four_factors(server, partner, c
 def test_opening_is_refused_with_the_reason_and_opens_nothing(server, partner, client, change,
                                                               status, code, field):
     before = bank_rows(server.db, partner["partner_id"])
-    factors = four_factors(customer_resource(an_individual(server, partner)))
+    factors = four_factors(customer_resource(Customer.of(an_individual(server, partner))))
     if change.get("bound_card_number") == "last digit off by one":
         card = factors["bound_card_number"]
         change = {"bound_card_number": card[:-1] + str((int(card[-1]) + 1) % 10)}
@@ -451,12 +452,12 @@ def test_a_consent_to_read_accounts_only_reads_no_balance_nor_transactions(serve
     assert token["customer_id"] == holder["customer_id"] and token["scope"] == "accounts"
     with bearer(server, token["access_token"]) as as_customer:
         listed = all_pages(as_customer, "/accounts/v1/accounts", limit=1)
-        assert listed == [account_resource(row) for row in mine]
+        assert listed == [account_resource(Account.of(row)) for row in mine]
         assert all_pages(as_customer, "/accounts/v1/accounts", limit=1,
                          customer_id=holder["customer_id"]) == listed
         customer = as_customer.get(f"/accounts/v1/customers/{holder['customer_id']}")
         assert customer.status_code == 200, customer.text
-        assert customer.json() == customer_resource(holder)
+        assert customer.json() == customer_resource(Customer.of(holder))
         for account in listed:
             path = f"/accounts/v1/accounts/{account['account_id']}"
             read = as_customer.get(path)

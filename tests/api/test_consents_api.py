@@ -13,7 +13,7 @@ from conftest import bank_rows, cli, create_partner, get_token
 from test_accounts_api import assert_problem
 
 from sandbox.consent_client import authorised_code, customer_token
-from sandbox.consents import new_pkce
+from sandbox.security.pkce import new_pkce
 
 pytestmark = pytest.mark.slow
 

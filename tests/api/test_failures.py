@@ -13,7 +13,7 @@ from sandbox.bank import load_profile
 from sandbox.partners import create_partner
 from sandbox.settings import Settings
 from sandbox.store import open_store
-from sandbox.store.sqlite import SqliteStore
+from sandbox.store.bank import Bank
 
 
 def test_an_unhandled_error_is_a_500_problem_and_is_logged(tmp_path, monkeypatch, caplog):
@@ -29,7 +29,7 @@ def test_an_unhandled_error_is_a_500_problem_and_is_logged(tmp_path, monkeypatch
     async def broken(self, partner_id, account_id):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(SqliteStore, "account", broken)
+    monkeypatch.setattr(Bank, "account", broken)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         token = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
                             auth=(partner["client_id"], partner["client_secret"])).json()

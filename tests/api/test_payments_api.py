@@ -42,7 +42,7 @@ def fen(amount: str) -> int:
 def ledger_is_balanced(db_url: str, partner_id: str) -> None:
     async def check():
         async with open_store(db_url) as store:
-            return await store.ledger_check(partner_id)
+            return await store.ledger.check(partner_id)
 
     figures = asyncio.run(check())
     assert figures["total_fen"] == 0 and figures["accounts_off"] == 0

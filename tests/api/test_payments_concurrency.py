@@ -96,7 +96,7 @@ async def ledger_check(db: str, partner_id: str) -> dict:
         payments = await store.fetchall(
             "SELECT payment_id, request_id, amount_fen, debtor_account_id, creditor_account_id"
             " FROM payments WHERE partner_id = ?", (partner_id,))
-        return {"check": await store.ledger_check(partner_id), "payments": payments}
+        return {"check": await store.ledger.check(partner_id), "payments": payments}
 
 
 @dataclasses.dataclass

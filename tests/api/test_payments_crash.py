@@ -106,7 +106,7 @@ async def movements_and_payments(db: str, partner_id: str) -> dict:
         return {"movements": {row["movement_id"] for row in movements},
                 "payments": {row["request_id"]: row for row in payments},
                 "statements": statements,
-                "check": await store.ledger_check(partner_id)}
+                "check": await store.ledger.check(partner_id)}
 
 
 def test_payments_acknowledged_before_a_kill_survive_it_and_retries_find_the_rest(

@@ -22,7 +22,7 @@ from receiver import wait_for
 from websockets.sync.client import connect
 from werkzeug.serving import make_server
 
-from sandbox.consents import new_pkce
+from sandbox.security.pkce import new_pkce
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium")

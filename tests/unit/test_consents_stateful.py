@@ -1,10 +1,10 @@
 """Consents under any sequence of decisions and time travel: a model-based (stateful) test.
 
-Hypothesis drives `sandbox.consents` directly, over a real SQLite store holding one partner's
-small bank: consents created (with any permissions, any expiry, offering no accounts or some),
-approved or refused by any of the partner's customers, revoked by the partner (as the revoke
-handler does it), and the partner's clock moved forward, often onto an expiry to the second.
-A model beside it knows each consent's status and expiry and predicts the outcome of every
+Hypothesis drives `sandbox.consents` (and the rules of `sandbox.rules.consents`) directly,
+over a real SQLite store holding one partner's small bank: consents created (with any
+permissions, any expiry, offering no accounts or some), approved or refused by any of the
+partner's customers, revoked by the partner (as the revoke handler does it), and the
+partner's clock moved forward, often onto an expiry to the second. A model beside it knows each consent's status and expiry and predicts the outcome of every
 action (accepted, or refused with which code). The clock is stopped at a whole second, so the
 partner's 'now' is exactly the start plus its offset.
 
@@ -12,7 +12,7 @@ After every step the store must agree with the model, and:
 
 * each consent's effective status is the model's, and its stored status never reads EXPIRED
   (expiry is judged, never written);
-* the statuses each consent went through follow `consents.TRANSITIONS` (EXPIRED reached by time
+* the statuses each consent went through follow `rules.TRANSITIONS` (EXPIRED reached by time
   is an edge too), and once REJECTED, REVOKED or EXPIRED it never changes again;
 * `covers` lets a permission through exactly when the consent is AUTHORISED and grants it;
 * a refusal changed nothing in the stored row.
@@ -42,7 +42,10 @@ from sandbox import consents
 from sandbox.bank import load_profile
 from sandbox.clock import BEIJING, Clock
 from sandbox.partners import create_partner
-from sandbox.rules import ConflictingRequest, Refusal, UnknownResource
+from sandbox.refusals import Conflict, ConsentRefusal, NotFound, Refusal
+from sandbox.rules import consents as rules
+from sandbox.security.oauth import redirect_to
+from sandbox.security.pkce import pkce_matches
 from sandbox.store import open_store
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -50,7 +53,7 @@ SMALL = load_profile(FIXTURES, "small")
 PICK = st.integers(0, 63)  # an index into something the machine holds, taken modulo its size
 
 AWAITING, AUTHORISED, REJECTED, REVOKED, EXPIRED = (
-    consents.AWAITING, consents.AUTHORISED, consents.REJECTED, consents.REVOKED, consents.EXPIRED)
+    rules.AWAITING, rules.AUTHORISED, rules.REJECTED, rules.REVOKED, rules.EXPIRED)
 LIVE = (AWAITING, AUTHORISED)
 TERMINAL = (REJECTED, REVOKED, EXPIRED)
 CONFLICT = "CONSENT_STATUS_CONFLICT"
@@ -58,7 +61,7 @@ CONFLICT = "CONSENT_STATUS_CONFLICT"
 # What a partner asks for: some permissions, an expiry (seconds from now), and the accounts it
 # offers (indexes into the bank's accounts; none lets the customer pick from all of theirs).
 REQUESTS = st.fixed_dictionaries({
-    "permissions": st.sets(st.sampled_from(sorted(consents.PERMISSIONS)), min_size=1),
+    "permissions": st.sets(st.sampled_from(sorted(rules.PERMISSIONS)), min_size=1),
     "seconds": st.integers(60, 10**7),
     "offered": st.just([]) | st.lists(PICK, min_size=1, max_size=3),
 })
@@ -124,14 +127,14 @@ class ConsentMachine(RuleBasedStateMachine):
         self.run(self.store.open())
         partner = self.run(create_partner(self.store, "acme", SMALL, seed=7))
         self.partner_id = partner["partner_id"]
-        self.customers = self.run(self.store.customers(self.partner_id, after=0, limit=100))
+        self.customers = self.run(self.store.bank.customers(self.partner_id, after=0, limit=100))
         for customer in self.customers:
-            rows = self.run(self.store.accounts(
-                self.partner_id, customer_id=customer["customer_id"], after=0, limit=1000))
-            self.own[customer["customer_id"]] = [row["account_id"] for row in rows]
-        rows = self.run(self.store.accounts(self.partner_id, customer_id=None, after=0,
-                                            limit=1000))
-        self.account_ids = [row["account_id"] for row in rows]
+            rows = self.run(self.store.bank.accounts(
+                self.partner_id, customer_id=customer.customer_id, after=0, limit=1000))
+            self.own[customer.customer_id] = [row.account_id for row in rows]
+        rows = self.run(self.store.bank.accounts(self.partner_id, customer_id=None, after=0,
+                                                 limit=1000))
+        self.account_ids = [row.account_id for row in rows]
         assert len(self.customers) >= 2 and all(self.own.values())
         # Every run starts with some consents, even one where requesting them is switched off.
         for request in requests:
@@ -156,12 +159,12 @@ class ConsentMachine(RuleBasedStateMachine):
             ids = [i for i in ids if self.status_of(self.consents[i]) == needing] or ids
         return self.consents[ids[pick % len(ids)]]
 
-    def row(self, consent_id: str) -> dict:
-        row = self.run(self.store.consent(self.partner_id, consent_id))
+    def row(self, consent_id: str):
+        row = self.run(self.store.consents.get(self.partner_id, consent_id))
         assert row is not None, consent_id
         return row
 
-    def attempt(self, consent: ModelConsent, expected: str | None, act) -> dict | None:
+    def attempt(self, consent: ModelConsent, expected: str | None, act):
         """Run `act()` on the consent; it must be refused with `expected`, or accepted if that
         is None (the updated row is returned). A refusal must leave the row as it was."""
         before = self.row(consent.consent_id)
@@ -170,13 +173,13 @@ class ConsentMachine(RuleBasedStateMachine):
         except Refusal as refusal:
             assert refusal.code == expected, (refusal.code, refusal.detail, expected)
             if expected == CONFLICT:
-                assert isinstance(refusal, ConflictingRequest)
+                assert isinstance(refusal, Conflict)
             assert self.row(consent.consent_id) == before, "a refused change changed the consent"
             return None
         assert expected is None, f"expected {expected}, but {consent.consent_id} became " \
-                                 f"{row['status']} (it was {self.status_of(consent)})"
+                                 f"{row.status} (it was {self.status_of(consent)})"
         assert self.row(consent.consent_id) == row, "the returned row is not the stored one"
-        assert row["status_updated_at"] == self.now().isoformat(timespec="microseconds")
+        assert row.status_updated_at == self.now().isoformat(timespec="microseconds")
         return row
 
     # -- rules -----------------------------------------------------------------------------
@@ -187,8 +190,8 @@ class ConsentMachine(RuleBasedStateMachine):
         self.request_consent(**request)
 
     def request_consent(self, permissions: set[str], seconds: int, offered: list[int]) -> None:
-        partner = self.run(self.store.partner_by_name("acme"))
-        now = self.clock.now_for(partner)
+        partner = self.run(self.store.partners.by_name("acme"))
+        now = self.clock.now_for(partner.clock_offset_s)
         assert now == self.now()
         expires_at = now + dt.timedelta(seconds=seconds)
         offered_ids = list(dict.fromkeys(
@@ -198,25 +201,25 @@ class ConsentMachine(RuleBasedStateMachine):
             request["account_ids"] = offered_ids
         event(f"create: offers {'some' if offered_ids else 'no'} accounts")
         made = self.run(consents.create(self.store, now, self.partner_id, request))
-        assert made["consent_id"] not in self.consents, "a consent id was given out twice"
-        assert made["status"] == AWAITING and made["customer_id"] is None
-        assert made["permissions"].split() == sorted(permissions)
-        assert made["account_ids"].split() == offered_ids
-        assert dt.datetime.fromisoformat(made["expires_at"]) == expires_at
-        row = self.row(made["consent_id"])
-        assert row == {**made, "clock_offset_s": self.offset}
+        assert made.consent_id not in self.consents, "a consent id was given out twice"
+        assert made.status == AWAITING and made.customer_id is None
+        assert made.permission_list == sorted(permissions)
+        assert made.account_id_list == offered_ids
+        assert dt.datetime.fromisoformat(made.expires_at) == expires_at
+        row = self.row(made.consent_id)
+        assert row == dataclasses.replace(made, clock_offset_s=self.offset)
         consent = ModelConsent(
-            consent_id=made["consent_id"], permissions=sorted(permissions),
+            consent_id=made.consent_id, permissions=sorted(permissions),
             expires_at=expires_at, offered=offered_ids, account_ids=list(offered_ids))
-        observed = consents.effective_status(consents.parse(row), self.clock.now_for(row))
+        observed = rules.effective_status(row, self.clock.now_for(row.clock_offset_s))
         assert observed == AWAITING
         consent.history.append(observed)
         self.consents[consent.consent_id] = consent
         self.order.append(consent.consent_id)
 
-    def decide(self, consent: ModelConsent, customer: dict, decision: str) -> None:
+    def decide(self, consent: ModelConsent, customer, decision: str) -> None:
         status = self.status_of(consent)
-        own = self.own[customer["customer_id"]]
+        own = self.own[customer.customer_id]
         available = [a for a in (consent.offered or own) if a in own]
         if status != AWAITING:
             expected = CONFLICT
@@ -225,21 +228,21 @@ class ConsentMachine(RuleBasedStateMachine):
         else:
             expected = None
         event(f"{decision}: {expected or 'accepted'} ({status})")
-        row = self.attempt(consent, expected, lambda: self.run(consents.decide(
+        row = self.attempt(consent, expected, lambda: self.run(consents.authorise(
             self.store, self.clock.now_for, self.partner_id, consent.consent_id, customer,
             decision, None)))
         if row is None:
             return
         target = AUTHORISED if decision == "approve" else REJECTED
-        assert row["status"] == target
-        assert row["customer_id"] == customer["customer_id"]
+        assert row.status == target
+        assert row.customer_id == customer.customer_id
         consent.status = target
-        consent.customer_id = customer["customer_id"]
+        consent.customer_id = customer.customer_id
         if target == AUTHORISED:
-            assert row["account_ids"].split() == available
+            assert row.account_id_list == available
             consent.account_ids = available
         else:
-            assert row["account_ids"].split() == consent.account_ids
+            assert row.account_id_list == consent.account_ids
 
     @precondition(lambda self: self.consents)
     @rule(pick=PICK, who=PICK, awaiting=st.booleans())
@@ -248,7 +251,7 @@ class ConsentMachine(RuleBasedStateMachine):
         customers = self.customers
         if awaiting:  # and, if any can, a customer holding one of the accounts it offers
             customers = [c for c in customers if not consent.offered or set(
-                consent.offered) & set(self.own[c["customer_id"]])] or customers
+                consent.offered) & set(self.own[c.customer_id])] or customers
         self.decide(consent, customers[who % len(customers)], "approve")
 
     @precondition(lambda self: self.consents)
@@ -257,17 +260,14 @@ class ConsentMachine(RuleBasedStateMachine):
         consent = self.pick(pick, AWAITING if awaiting else None)
         self.decide(consent, self.customers[who % len(self.customers)], "refuse")
 
-    def revoke(self, consent_id: str) -> dict | None:
-        """What the revoke handler does (sandbox/handlers/consents.py, revoke_consent)."""
-        clock = self.clock
-
-        def apply(row: dict) -> dict:
-            now = clock.now_for(row)
-            consents.check_transition(consents.parse(row), consents.REVOKED, now)
-            return {"status": consents.REVOKED,
-                    "status_updated_at": now.isoformat(timespec="microseconds")}
-
-        return self.run(self.store.change_consent(self.partner_id, consent_id, apply))
+    def revoke(self, consent_id: str):
+        """What the revoke handler does (sandbox/handlers/consents.py, revoke_consent): the
+        consent, revoked; None if there is none."""
+        try:
+            return self.run(consents.revoke(self.store, self.clock.now_for, self.partner_id,
+                                            consent_id))
+        except NotFound:
+            return None
 
     @precondition(lambda self: self.consents)
     @rule(pick=PICK, authorised=st.booleans())
@@ -279,9 +279,9 @@ class ConsentMachine(RuleBasedStateMachine):
         row = self.attempt(consent, expected, lambda: self.revoke(consent.consent_id))
         if row is None:
             return
-        assert row["status"] == REVOKED
-        assert row["customer_id"] == consent.customer_id
-        assert row["account_ids"].split() == consent.account_ids
+        assert row.status == REVOKED
+        assert row.customer_id == consent.customer_id
+        assert row.account_id_list == consent.account_ids
         consent.status = REVOKED
 
     @precondition(lambda self: self.partner_id is not None)
@@ -305,7 +305,7 @@ class ConsentMachine(RuleBasedStateMachine):
 
     def travel(self, offset: int) -> None:
         assert offset > self.offset
-        self.run(self.store.set_clock_offset(self.partner_id, offset))
+        self.run(self.store.partners.set_clock_offset(self.partner_id, offset))
         self.offset = offset
 
     @precondition(lambda self: self.partner_id is not None)
@@ -316,20 +316,20 @@ class ConsentMachine(RuleBasedStateMachine):
             return
         customer = self.customers[who % len(self.customers)]
         try:
-            self.run(consents.decide(self.store, self.clock.now_for, self.partner_id,
-                                     consent_id, customer, "approve", None))
-        except UnknownResource as refusal:
+            self.run(consents.authorise(self.store, self.clock.now_for, self.partner_id,
+                                        consent_id, customer, "approve", None))
+        except NotFound as refusal:
             assert refusal.code == "CONSENT_NOT_FOUND"
         else:
             raise AssertionError(f"an unknown consent {consent_id} was approved")
         assert self.revoke(consent_id) is None
-        assert self.run(self.store.consent(self.partner_id, consent_id)) is None
+        assert self.run(self.store.consents.get(self.partner_id, consent_id)) is None
 
     # -- invariants, after every step ------------------------------------------------------
 
-    def stored(self) -> dict[str, dict]:
-        rows = self.run(self.store.consents(self.partner_id, status=None, limit=10_000))
-        return {row["consent_id"]: row for row in rows}
+    def stored(self) -> dict:
+        rows = self.run(self.store.consents.list(self.partner_id, status=None, limit=10_000))
+        return {row.consent_id: row for row in rows}
 
     @precondition(lambda self: self.partner_id is not None)
     @invariant()
@@ -338,14 +338,14 @@ class ConsentMachine(RuleBasedStateMachine):
         assert set(stored) == set(self.consents)
         for consent_id, row in stored.items():
             consent = self.consents[consent_id]
-            assert row["clock_offset_s"] == self.offset
-            assert self.clock.now_for(row) == self.now()
-            assert row["status"] == consent.status and row["status"] != EXPIRED, consent_id
-            assert row["customer_id"] == consent.customer_id
-            assert row["permissions"].split() == consent.permissions
-            assert row["account_ids"].split() == consent.account_ids
-            assert dt.datetime.fromisoformat(row["expires_at"]) == consent.expires_at
-            effective = consents.effective_status(consents.parse(row), self.clock.now_for(row))
+            assert row.clock_offset_s == self.offset
+            assert self.clock.now_for(row.clock_offset_s) == self.now()
+            assert row.status == consent.status and row.status != EXPIRED, consent_id
+            assert row.customer_id == consent.customer_id
+            assert row.permission_list == consent.permissions
+            assert row.account_id_list == consent.account_ids
+            assert dt.datetime.fromisoformat(row.expires_at) == consent.expires_at
+            effective = rules.effective_status(row, self.clock.now_for(row.clock_offset_s))
             assert effective == self.status_of(consent), (consent_id, effective)
 
     @precondition(lambda self: self.partner_id is not None)
@@ -353,12 +353,12 @@ class ConsentMachine(RuleBasedStateMachine):
     def statuses_only_move_along_the_transitions(self):
         for consent_id, row in self.stored().items():
             history = self.consents[consent_id].history
-            observed = consents.effective_status(consents.parse(row), self.clock.now_for(row))
+            observed = rules.effective_status(row, self.clock.now_for(row.clock_offset_s))
             if observed == history[-1]:
                 continue
             assert history[-1] not in TERMINAL, \
                 f"{consent_id} was {history[-1]}, a terminal status, and became {observed}"
-            assert observed in consents.TRANSITIONS[history[-1]], \
+            assert observed in rules.TRANSITIONS[history[-1]], \
                 f"{consent_id} went {' -> '.join(history)} -> {observed}"
             history.append(observed)
             assert history[0] == AWAITING and len(history) <= 3, history
@@ -369,10 +369,9 @@ class ConsentMachine(RuleBasedStateMachine):
         for consent_id, row in self.stored().items():
             consent = self.consents[consent_id]
             status = self.status_of(consent)
-            parsed = consents.parse(row)
-            now = self.clock.now_for(row)
-            mine = parsed["account_ids"][0] if parsed["account_ids"] else None
-            for permission in consents.PERMISSIONS:
+            now = self.clock.now_for(row.clock_offset_s)
+            mine = row.account_id_list[0] if row.account_id_list else None
+            for permission in rules.PERMISSIONS:
                 if status != AUTHORISED:
                     expected = "CONSENT_NOT_ACTIVE"
                 elif permission not in consent.permissions:
@@ -380,17 +379,17 @@ class ConsentMachine(RuleBasedStateMachine):
                 else:
                     expected = None
                 try:
-                    consents.covers(parsed, permission, now, account_id=mine)
-                except consents.ConsentRefusal as refusal:
+                    rules.covers(row, permission, now, account_id=mine)
+                except ConsentRefusal as refusal:
                     assert refusal.code == expected, (consent_id, permission, refusal.code)
                 else:
                     assert expected is None, (consent_id, permission, status)
-            others = [a for a in self.account_ids if a not in parsed["account_ids"]]
+            others = [a for a in self.account_ids if a not in row.account_id_list]
             granted = consent.permissions[0]
             if status == AUTHORISED and others:
                 try:
-                    consents.covers(parsed, granted, now, account_id=others[0])
-                except consents.ConsentRefusal as refusal:
+                    rules.covers(row, granted, now, account_id=others[0])
+                except ConsentRefusal as refusal:
                     assert refusal.code == "ACCOUNT_NOT_IN_CONSENT"
                 else:
                     raise AssertionError(f"{consent_id} covers {others[0]}, not among its "
@@ -410,24 +409,24 @@ TestConsentStatuses = ConsentMachine.TestCase
 def test_pkce_s256_matches_the_rfc_7636_example():
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
     challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-    assert consents.pkce_matches(verifier, challenge, "S256")
-    assert not consents.pkce_matches(verifier[:-1] + "j", challenge, "S256")
+    assert pkce_matches(verifier, challenge, "S256")
+    assert not pkce_matches(verifier[:-1] + "j", challenge, "S256")
     # Sent as plain, the verifier is compared as it is: it is not the challenge.
-    assert not consents.pkce_matches(verifier, challenge, "plain")
+    assert not pkce_matches(verifier, challenge, "plain")
 
 
 def test_pkce_plain_compares_the_verifier_as_it_is():
-    assert consents.pkce_matches("a-verifier-of-43-characters-or-more-0123456789",
+    assert pkce_matches("a-verifier-of-43-characters-or-more-0123456789",
                                  "a-verifier-of-43-characters-or-more-0123456789", "plain")
-    assert not consents.pkce_matches("a-verifier", "another-verifier", "plain")
+    assert not pkce_matches("a-verifier", "another-verifier", "plain")
 
 
 def test_redirect_to_appends_the_query_and_drops_what_is_none():
-    assert consents.redirect_to("https://app.example/cb", code="ac_1", state=None) == \
+    assert redirect_to("https://app.example/cb", code="ac_1", state=None) == \
         "https://app.example/cb?code=ac_1"
-    assert consents.redirect_to("https://app.example/cb?x=1", code="ac_1", state="s t&u") == \
+    assert redirect_to("https://app.example/cb?x=1", code="ac_1", state="s t&u") == \
         "https://app.example/cb?x=1&code=ac_1&state=s+t%26u"
-    assert consents.redirect_to("http://127.0.0.1:8080/callback", error="access_denied",
+    assert redirect_to("http://127.0.0.1:8080/callback", error="access_denied",
                                 error_description="客户拒绝") == (
         "http://127.0.0.1:8080/callback?error=access_denied"
         "&error_description=%E5%AE%A2%E6%88%B7%E6%8B%92%E7%BB%9D")

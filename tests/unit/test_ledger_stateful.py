@@ -44,7 +44,7 @@ from sandbox.bank.directory import SANDBOX_BANK_CODE
 from sandbox.clock import Clock
 from sandbox.money import Fen, to_yuan
 from sandbox.partners import create_partner
-from sandbox.rules import ConflictingRequest, Refusal, UnknownResource
+from sandbox.refusals import Conflict, NotFound, Refusal
 from sandbox.rules.account_class import (
     TYPE_II_NON_BOUND_DAILY,
     TYPE_II_NON_BOUND_YEARLY,
@@ -191,26 +191,27 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(self.store.open())
         partner = self.run(create_partner(self.store, "acme", SMALL, seed=seed))
         self.partner_id = partner["partner_id"]
-        self.run(self.store.set_callback(self.partner_id, "http://127.0.0.1:9/hook",
+        self.run(self.store.outbox.set_callback(self.partner_id, "http://127.0.0.1:9/hook",
                                          "whsec_test", "2026-01-01T00:00:00+08:00"))
         today = self.clock.now().date().isoformat()
-        rows = self.run(self.store.accounts(self.partner_id, customer_id=None, after=0,
-                                            limit=1000))
+        rows = self.run(self.store.bank.accounts(self.partner_id, customer_id=None, after=0,
+                                                 limit=1000))
         for row in rows:
             usage = self.run(self._usage(row, today))
-            self.accounts[row["account_id"]] = ModelAccount(
-                account_id=row["account_id"], number=row["account_number"],
-                account_class=row["account_class"], bound=row["bound_account_number"] or "",
-                balance=row["balance_fen"], **usage)
-            self.ids.append(row["account_id"])
+            self.accounts[row.account_id] = ModelAccount(
+                account_id=row.account_id, number=row.account_number,
+                account_class=row.account_class, bound=row.bound_account_number or "",
+                balance=row.balance_fen, **usage)
+            self.ids.append(row.account_id)
         assert {a.account_class for a in self.accounts.values()} == {"I", "II", "III", "BASIC"}
-        check = self.run(self.store.ledger_check(self.partner_id))
+        check = self.run(self.store.ledger.check(self.partner_id))
         self.history_legs = check["legs"]
         self.history_movements = self.run(self._movement_count())
 
     async def _usage(self, row, today):
         async with self.store.transaction() as tx:
-            return await self.store.usage(tx, self.partner_id, row, today)
+            usage = await self.store.ledger.usage(tx, self.partner_id, row.account_id, today)
+        return {name: int(value) for name, value in dataclasses.asdict(usage).items()}
 
     async def _movement_count(self) -> int:
         row = await self.store.fetchone(
@@ -228,9 +229,9 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.accounts[self.ids[pick % len(self.ids)]]
 
     def store_balances(self) -> dict[str, int]:
-        rows = self.run(self.store.accounts(self.partner_id, customer_id=None, after=0,
-                                            limit=1000))
-        return {row["account_id"]: row["balance_fen"] for row in rows}
+        rows = self.run(self.store.bank.accounts(self.partner_id, customer_id=None, after=0,
+                                                 limit=1000))
+        return {row.account_id: row.balance_fen for row in rows}
 
     def predict_transfer(self, request_id: str, body: dict) -> str | None:
         """The refusal code the order must get, or None if it must be booked (or replayed)."""
@@ -270,17 +271,17 @@ class LedgerMachine(RuleBasedStateMachine):
         except Refusal as refusal:
             assert refusal.code == expected, (refusal.code, refusal.detail, expected)
             if expected == "IDEMPOTENCY_CONFLICT":
-                assert isinstance(refusal, ConflictingRequest)
+                assert isinstance(refusal, Conflict)
                 assert earlier.payment_id in refusal.detail
             assert self.store_balances() == before, "a refused order moved money"
             return
-        assert expected is None, f"expected {expected}, but {payment['payment_id']} was booked"
+        assert expected is None, f"expected {expected}, but {payment.payment_id} was booked"
         if earlier is not None:
             # A retry: the payment made the first time, and not a fen more.
             assert replayed is True
-            assert payment["payment_id"] == earlier.payment_id
-            assert payment["movement_id"] == earlier.movement_id
-            assert payment["amount_fen"] == earlier.amount
+            assert payment.payment_id == earlier.payment_id
+            assert payment.movement_id == earlier.movement_id
+            assert payment.amount_fen == earlier.amount
             assert self.store_balances() == before, "a replayed order moved money"
             return
         assert replayed is False
@@ -288,18 +289,18 @@ class LedgerMachine(RuleBasedStateMachine):
         debtor = self.accounts[body["debtor_account_id"]]
         creditor = self.creditor_of(body)
         status = "settled" if creditor is not None else "pending"  # another bank answers later
-        assert payment["amount_fen"] == amount and payment["status"] == status
-        assert payment["request_id"] == request_id
+        assert payment.amount_fen == amount and payment.status == status
+        assert payment.request_id == request_id
         number = creditor.number if creditor else body["creditor"]["account_number"]
-        assert payment["creditor_account_id"] == (creditor.account_id if creditor else None)
-        assert payment["creditor_account_number"] == number
+        assert payment.creditor_account_id == (creditor.account_id if creditor else None)
+        assert payment.creditor_account_number == number
         debtor.debit(amount, number)
         if creditor is not None:
             creditor.credit(amount, debtor.number)
         model = ModelPayment(
-            payment_id=payment["payment_id"], request_id=request_id, body=body, amount=amount,
+            payment_id=payment.payment_id, request_id=request_id, body=body, amount=amount,
             debtor_id=debtor.account_id, creditor_id=creditor.account_id if creditor else None,
-            creditor_number=number, movement_id=payment["movement_id"], status=status)
+            creditor_number=number, movement_id=payment.movement_id, status=status)
         assert model.payment_id not in self.payments, "a payment id was given out twice"
         self.payments[model.payment_id] = model
         self.by_request[request_id] = model
@@ -326,11 +327,11 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.store_balances() == before, "a refused refund moved money"
             return
         assert expected is None, f"expected {expected}, but the refund was booked"
-        assert row["payment_id"] == payment.payment_id and row["status"] == "refunded"
-        assert row["refund_request_id"] == request_id
+        assert row.payment_id == payment.payment_id and row.status == "refunded"
+        assert row.refund_request_id == request_id
         if payment.refund_request_id is not None:
             assert replayed is True
-            assert row["refund_movement_id"] == payment.refund_movement_id
+            assert row.refund_movement_id == payment.refund_movement_id
             assert self.store_balances() == before, "a replayed refund moved money"
             return
         assert replayed is False
@@ -338,7 +339,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if payee is not None:
             payee.debit(payment.amount, debtor.number)
         payment.refund_request_id = request_id
-        payment.refund_movement_id = row["refund_movement_id"]
+        payment.refund_movement_id = row.refund_movement_id
         payment.status = "refunded"
         self.bookings += 1
 
@@ -391,17 +392,17 @@ class LedgerMachine(RuleBasedStateMachine):
         before = self.store_balances()
         row = self.run(payments.settle_payment(self.store, self.clock, self.partner_id,
                                                payment.payment_id))
-        assert row["status"] == ("failed" if fails else "settled")
+        assert row.status == ("failed" if fails else "settled")
         # A second answer to the same payment changes nothing.
         assert self.run(payments.settle_payment(self.store, self.clock, self.partner_id,
                                                 payment.payment_id)) is None
-        payment.status = row["status"]
+        payment.status = row.status
         if not fails:
             assert self.store_balances() == before, "settling moved money again"
             return
-        assert row["failure_code"] == "CREDITOR_ACCOUNT_NOT_FOUND"
+        assert row.failure_code == "CREDITOR_ACCOUNT_NOT_FOUND"
         self.accounts[payment.debtor_id].credit(payment.amount, payment.creditor_number)
-        payment.return_movement_id = row["return_movement_id"]
+        payment.return_movement_id = row.return_movement_id
         self.bookings += 1
 
     @precondition(lambda self: self.tried)
@@ -449,7 +450,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if payment_id in self.payments:
             return
         before = self.store_balances()
-        with pytest.raises(UnknownResource) as refused:
+        with pytest.raises(NotFound) as refused:
             self.run(payments.refund_payment(self.store, self.clock, self.partner_id,
                                              payment_id, self.next_id("refund")))
         assert refused.value.code == "PAYMENT_NOT_FOUND"
@@ -460,7 +461,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.partner_id is not None)
     @invariant()
     def the_ledger_balances(self):
-        check = self.run(self.store.ledger_check(self.partner_id))
+        check = self.run(self.store.ledger.check(self.partner_id))
         check.pop("payments")
         assert check == {"total_fen": 0, "legs": self.history_legs + 2 * self.bookings,
                          "accounts_off": 0, "unbalanced_movements": 0}

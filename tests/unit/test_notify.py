@@ -12,11 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox import notify
+from sandbox import mint, notify
 from sandbox.bank import load_profile
 from sandbox.clock import Clock
+from sandbox.ledger import Booking
 from sandbox.partners import create_partner
 from sandbox.store import open_store
+from sandbox.store.ledger import write
 
 SMALL = load_profile(Path(__file__).resolve().parents[2] / "fixtures", "small")
 SECRET = "whsec_" + "ab" * 24
@@ -78,8 +80,8 @@ class Bench:
         self.store = open_store(f"sqlite:///{self.tmp_path / 'notify.db'}")
         await self.store.open()
         self.partner_id = (await create_partner(self.store, "acme", SMALL, seed=7))["partner_id"]
-        await self.store.set_callback(self.partner_id, "http://receiver.test/hook", SECRET,
-                                      self.clock.now().isoformat())
+        await self.store.outbox.set_callback(self.partner_id, "http://receiver.test/hook",
+                                             SECRET, self.clock.now().isoformat())
 
         def answer(request: httpx.Request) -> httpx.Response:
             self.requests.append(request)
@@ -98,16 +100,19 @@ class Bench:
         await self.dispatcher.close()
         await self.store.close()
 
-    async def event(self) -> str:
+    async def event(self) -> str | None:
+        """An event written as a payment's booking writes it: its id, if it was queued."""
+        event = notify.event(mint.record_id("evt"), "payment.settled",
+                             {"payment_id": "pay_" + "0" * 16}, self.clock.now())
         async with self.store.transaction() as tx:
-            return await notify.enqueue(self.store, tx, self.clock, self.partner_id,
-                                        "payment.settled", {"payment_id": "pay_" + "0" * 16})
+            await write(tx, self.partner_id, Booking(events=(event,)))
+        return event.event_id if await self.row(event.event_id) else None
 
     def after(self, seconds: float) -> None:
         self.clock.move(dt.timedelta(seconds=seconds))
 
     async def row(self, event_id):
-        return await self.store.notification(self.partner_id, event_id)
+        return await self.store.outbox.notification(self.partner_id, event_id)
 
 
 def run(coro):
@@ -124,7 +129,7 @@ def test_retries_follow_the_schedule_until_acknowledged(tmp_path):
                 assert await bench.dispatcher.deliver_due() == due, (wait, due)
             row = await bench.row(event_id)
             assert row["status"] == "delivered" and row["attempts"] == 4
-            log = await bench.store.deliveries([event_id])
+            log = await bench.store.outbox.deliveries([event_id])
             assert [(d["attempt"], d["status_code"]) for d in log] == [
                 (1, 500), (2, None), (3, 503), (4, 200)]
             assert "ConnectError" in log[1]["error"]
@@ -150,7 +155,7 @@ def test_after_the_last_wait_the_event_fails_and_a_redelivery_starts_over(tmp_pa
             assert (await bench.row(event_id))["status"] == "failed"
             bench.after(10**6)
             assert await bench.dispatcher.deliver_due() == 0
-            assert await bench.store.redeliver(bench.partner_id, event_id,
+            assert await bench.store.outbox.redeliver(bench.partner_id, event_id,
                                                int(bench.clock.timestamp() * 1000))
             assert await bench.dispatcher.deliver_due() == 1  # attempt 3: 500
             row = await bench.row(event_id)
@@ -158,7 +163,7 @@ def test_after_the_last_wait_the_event_fails_and_a_redelivery_starts_over(tmp_pa
             bench.after(10.1)
             assert await bench.dispatcher.deliver_due() == 1  # attempt 4: 200
             assert (await bench.row(event_id))["status"] == "delivered"
-            assert not await bench.store.redeliver("someone-else", event_id, 0)
+            assert not await bench.store.outbox.redeliver("someone-else", event_id, 0)
 
     run(scenario())
 
@@ -168,23 +173,23 @@ def test_a_leased_attempt_is_not_taken_twice_and_a_lost_one_is_retried_as_the_ne
         async with Bench(tmp_path, []) as bench:
             event_id = await bench.event()
             now_ms = int(bench.clock.timestamp() * 1000)
-            [claimed] = await bench.store.claim_notifications(now_ms, now_ms + 15_000, 10)
+            [claimed] = await bench.store.outbox.claim_notifications(now_ms, now_ms + 15_000, 10)
             assert claimed["attempts"] == 1 and claimed["url"] == "http://receiver.test/hook"
             # Another process looking now finds nothing: the lease holds it.
-            assert await bench.store.claim_notifications(now_ms, now_ms + 15_000, 10) == []
+            assert await bench.store.outbox.claim_notifications(now_ms, now_ms + 15_000, 10) == []
             # The holder dies without recording; once the lease runs out the event is taken
             # again, as attempt 2: attempt 1 is never sent a second time.
             bench.after(15.1)
             assert await bench.dispatcher.deliver_due() == 1
             assert [r.headers["x-sandbox-delivery-attempt"] for r in bench.requests] == ["2"]
             # The dead holder's late report of attempt 1 is ignored.
-            await bench.store.record_delivery(
+            await bench.store.outbox.record_delivery(
                 {"event_id": event_id, "attempt": 1, "url": "x", "attempted_at": "x",
                  "status_code": 500, "error": None, "duration_ms": 1},
                 status="pending", next_attempt_ms=0, delivered_at=None)
             row = await bench.row(event_id)
             assert row["status"] == "delivered" and row["attempts"] == 2
-            assert [d["attempt"] for d in await bench.store.deliveries([event_id])] == [2]
+            assert [d["attempt"] for d in await bench.store.outbox.deliveries([event_id])] == [2]
 
     run(scenario())
 
@@ -192,10 +197,10 @@ def test_a_leased_attempt_is_not_taken_twice_and_a_lost_one_is_retried_as_the_ne
 def test_no_event_is_queued_without_a_callback(tmp_path):
     async def scenario():
         async with Bench(tmp_path, []) as bench:
-            assert await bench.store.delete_callback(bench.partner_id)
+            assert await bench.store.outbox.delete_callback(bench.partner_id)
             assert await bench.event() is None
-            assert await bench.store.notifications(bench.partner_id, payment_id=None,
-                                                   status=None, before_us=None, limit=10) == []
+            assert await bench.store.outbox.notifications(
+                bench.partner_id, payment_id=None, status=None, before_us=None, limit=10) == []
 
     run(scenario())
 
@@ -204,12 +209,13 @@ def test_a_url_no_client_can_use_is_a_failed_attempt_not_a_stuck_event(tmp_path)
     async def scenario():
         async with Bench(tmp_path, [], backoff=()) as bench:
             bench.dispatcher.client = httpx.AsyncClient()  # a real client, no mock
-            await bench.store.set_callback(bench.partner_id, "http://[::1/hook", SECRET, "x")
+            await bench.store.outbox.set_callback(bench.partner_id, "http://[::1/hook", SECRET,
+                                                  "x")
             event_id = await bench.event()
             assert await bench.dispatcher.deliver_due() == 1
             row = await bench.row(event_id)
             assert row["status"] == "failed" and row["lease_until_ms"] == 0
-            [attempt] = await bench.store.deliveries([event_id])
+            [attempt] = await bench.store.outbox.deliveries([event_id])
             assert attempt["status_code"] is None and "InvalidURL" in attempt["error"]
 
     run(scenario())

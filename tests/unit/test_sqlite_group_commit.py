@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 
 from sandbox.store.base import DuplicateError
-from sandbox.store.sqlite import SqliteStore
+from sandbox.store.sqlite import SqliteDatabase
 
 
 def rows(path) -> set[str]:
@@ -16,7 +16,7 @@ def rows(path) -> set[str]:
         return {key for (key,) in conn.execute("SELECT key FROM meta WHERE key LIKE 'k%'")}
 
 
-async def write(store: SqliteStore, key: str, seen_on_return: dict, *, fail: str | None = None):
+async def write(store: SqliteDatabase, key: str, seen_on_return: dict, *, fail: str | None = None):
     async with store.transaction() as tx:
         await tx.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", (key,))
         await asyncio.sleep(0)  # let the others reach the lock: they join this batch
@@ -32,7 +32,7 @@ def test_concurrent_transactions_share_commits_and_return_only_when_durable(tmp_
     commits = []
 
     async def main():
-        store = SqliteStore(path)
+        store = SqliteDatabase(path)
         await store.open()
         store.conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
         seen: dict[str, bool] = {}
@@ -57,7 +57,7 @@ def test_a_failed_commit_fails_every_transaction_of_its_batch(tmp_path):
     path = str(tmp_path / "full.db")
 
     async def main():
-        store = SqliteStore(path)
+        store = SqliteDatabase(path)
         await store.open()
         # The batch's COMMIT fails: as on a full disk. No transaction of it may succeed.
         store.conn.execute("PRAGMA foreign_keys = OFF")
@@ -84,7 +84,7 @@ def test_a_failed_commit_fails_every_transaction_of_its_batch(tmp_path):
 
 def test_in_memory_database_reads_what_it_wrote():
     async def main():
-        store = SqliteStore(":memory:")
+        store = SqliteDatabase(":memory:")
         await store.open()
         async with store.transaction() as tx:
             await tx.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
