@@ -1,12 +1,13 @@
 """Consents under any sequence of decisions and time travel: a model-based (stateful) test.
 
-Hypothesis drives `sandbox.consents` (and the rules of `sandbox.rules.consents`) directly,
-over a real SQLite store holding one partner's small bank: consents created (with any
-permissions, any expiry, offering no accounts or some), approved or refused by any of the
-partner's customers, revoked by the partner (as the revoke handler does it), and the
-partner's clock moved forward, often onto an expiry to the second. A model beside it knows each consent's status and expiry and predicts the outcome of every
-action (accepted, or refused with which code). The clock is stopped at a whole second, so the
-partner's 'now' is exactly the start plus its offset.
+Hypothesis drives `sandbox.consents` (and the rules of `sandbox.rules.consents`) directly, over
+a real SQLite store holding one partner's small bank: consents created (with any permissions,
+any expiry, offering no accounts or some), approved or refused by any of the partner's
+customers, revoked by the partner (as the revoke handler does it), and the partner's clock
+moved forward, often onto an expiry to the second. A model beside it knows each consent's
+status and expiry and predicts the outcome of every action (accepted, or refused with which
+code). The clock is stopped at a whole second, so the partner's 'now' is exactly the start plus
+its offset.
 
 After every step the store must agree with the model, and:
 
