@@ -1,2 +1,3 @@
 """Contract checks for CI: `verify` (fuzz a server against a contract), `contracts lint` and
-`contracts diff`. Each module here is what one command does; `sandbox.cli` only parses flags."""
+`contracts diff`. fuzz, receiver, lint and diff are what each command does (lint_* and diff_*
+hold their rules and comparisons); `sandbox.cli` only parses flags."""

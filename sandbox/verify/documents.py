@@ -13,6 +13,8 @@ from sandbox.contracts import ContractError, bundle
 from sandbox.settings import Settings
 
 CONTRACTS_DIR = Settings.contracts_dir
+# The keys of a path item that hold operations.
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 class DocumentError(ValueError):
