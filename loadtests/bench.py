@@ -6,6 +6,11 @@ any Python server here).
 
     python loadtests/bench.py [--seconds 10] [--connections 32] [--rounds 2] [--json FILE]
                               [--warmup 2] [--write-warmup 10] [--no-prism]
+                              [--baseline CHECKOUT]
+
+`--baseline` also measures the sandbox of another checkout (e.g. `git worktree add /tmp/old
+c043ed5`) in the same run, alternating with this one: how a change is measured, old commit
+against new.
 
 Every server runs as one process, without access logs, started here on free loopback ports;
 they are measured one after the other, alternating, so drift on a noisy machine hits all of
@@ -25,6 +30,7 @@ import asyncio
 import json
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -60,21 +66,23 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise SystemExit(f"{url} not ready after {timeout} s")
 
 
-def start_sandbox(workdir: Path, name: str = "bench", *, fast_path: bool = True
-                  ) -> tuple[subprocess.Popen, str, dict, str]:
+def start_sandbox(workdir: Path, name: str = "bench", *, fast_path: bool = True,
+                  checkout: Path = ROOT) -> tuple[subprocess.Popen, str, dict, str]:
     """The sandbox on a fresh SQLite database with one partner: (process, url, partner, db).
-    `fast_path=False` serves every request through Connexion's whole middleware chain."""
+    `fast_path=False` serves every request through Connexion's whole middleware chain;
+    `checkout` runs the sandbox of another checkout (another commit) with this Python."""
     db = f"sqlite:///{workdir / name}.db"
+    run_there = {"cwd": checkout, "env": {**os.environ, "PYTHONPATH": str(checkout),
+                                           "SANDBOX_FAST_PATH": "1" if fast_path else "0"}}
     created = subprocess.run(
         [sys.executable, "-m", "sandbox.cli", "partner", "create", "bench", "--db", db, "--json"],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, **run_there,
     )
     partner = json.loads(created.stdout)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sandbox.cli", "serve", "--port", str(port), "--db", db,
-         "--workers", "1", "--no-access-log", "--log-level", "warning"],
-        env={**os.environ, "SANDBOX_FAST_PATH": "1" if fast_path else "0"},
+         "--workers", "1", "--no-access-log", "--log-level", "warning"], **run_there,
     )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/contracts", proc)
@@ -97,15 +105,13 @@ def sandbox_load(url: str, partner: dict, db: str) -> tuple[str, dict, dict[str,
 
 
 def accounts_of(db: str, partner_id: str) -> list[dict]:
-    from sandbox.store import open_store
-
-    async def read():
-        async with open_store(db) as store:
-            found = await store.bank.accounts(partner_id, customer_id=None, after=0,
-                                              limit=10_000)
-            return [account.row() for account in found]
-
-    return asyncio.run(read())
+    """The partner's accounts, read from the SQLite file itself, so the same code serves a
+    sandbox of any commit (`--baseline`)."""
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(row) for row in conn.execute(
+            "SELECT account_id, customer_id, account_class FROM accounts WHERE partner_id = ?"
+            " ORDER BY ordinal", (partner_id,))]
 
 
 def start_mock(workdir: Path) -> tuple[subprocess.Popen, str]:
@@ -286,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--no-prism", action="store_true",
                         help="leave Prism out (it needs npm and, once, the npm registry)")
+    parser.add_argument("--baseline", type=Path,
+                        help="a checkout of another commit: its sandbox is measured too")
     parser.add_argument("--serve-mock", help=argparse.SUPPRESS)
     parser.add_argument("--serve-starlette", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -306,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         starlette, starlette_url = start_helper("--serve-starlette")
         wait_ready(starlette_url + "/", starlette)
         procs = [sandbox, chain, mock, starlette]
+        if args.baseline:
+            base, base_url, base_partner, base_db = start_sandbox(
+                workdir, "baseline", checkout=args.baseline.resolve())
+            procs.append(base)
         try:
             # Reads and payments need a customer's consent: tokens through the headless path.
             path, bearer, tokens = sandbox_load(sandbox_url, partner, db)
@@ -323,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
                 "sandbox transfer, chain": (chain_url, path, {}, transfer_requests(
                     chain_url, chain_tokens, list(chain_tokens))),
             }
+            if args.baseline:
+                base_path, base_bearer, base_tokens = sandbox_load(base_url, base_partner,
+                                                                   base_db)
+                reads["baseline"] = (base_url, base_path, base_bearer, None)
+                writes["baseline transfer"] = (base_url, path, {}, transfer_requests(
+                    base_url, base_tokens, list(base_tokens)))
             if not args.no_prism:
                 prism_accounts, prism_accounts_url = start_prism(workdir, "accounts")
                 prism_payments, prism_payments_url = start_prism(workdir, "payments")
@@ -366,9 +384,15 @@ def main(argv: list[str] | None = None) -> int:
              "read vs chain only": ("sandbox", "sandbox, chain only"),
              "transfer vs chain only": ("sandbox transfer", "sandbox transfer, chain"),
              "read vs bare starlette": ("sandbox", "bare starlette")}
+    if args.baseline:
+        pairs["read vs baseline"] = ("sandbox", "baseline")
+        pairs["transfer vs baseline"] = ("sandbox transfer", "baseline transfer")
     if not args.no_prism:
-        pairs["read vs prism (target 2x)"] = ("sandbox", "prism static")
-        pairs["transfer vs prism (target 1.5x)"] = ("sandbox transfer", "prism static transfer")
+        pairs["read vs prism (target 4x)"] = ("sandbox", "prism static")
+        pairs["transfer vs prism (target 3x)"] = ("sandbox transfer", "prism static transfer")
+        if args.baseline:
+            pairs["baseline read vs prism"] = ("baseline", "prism static")
+            pairs["baseline transfer vs prism"] = ("baseline transfer", "prism static transfer")
     ratios = {label: {"best": best[a] / best[b], "median": median[a] / median[b]}
               for label, (a, b) in pairs.items()}
     print(f"  {'ratio':<32} {'best':>6}  {'median':>6}")

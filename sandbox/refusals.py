@@ -259,6 +259,16 @@ class RiskRefused(Unprocessable):
         self.rule = rule
 
 
+T = t.TypeVar("T")
+
+
+def found(value: T | None, kind: type[NotFound], detail: str, *, field: str | None = None) -> T:
+    """`value`, unless there is none: then the refusal that says so."""
+    if value is None:
+        raise kind(detail, field=field)
+    return value
+
+
 def kind_of(code: str) -> type[Refusal]:
     """The class of a stable code (a contract's `x-problem` names codes by their text)."""
     if not _BY_CODE:

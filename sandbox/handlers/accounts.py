@@ -10,7 +10,7 @@ from sandbox.handlers import respond
 from sandbox.mint import IdSource
 from sandbox.pagination import decode_cursor, page
 from sandbox.records import Account
-from sandbox.refusals import AccountNotFound, CustomerNotFound, InvalidDateRange, decides
+from sandbox.refusals import AccountNotFound, CustomerNotFound, InvalidDateRange, decides, found
 from sandbox.resources import (
     account_resource,
     customer_resource,
@@ -25,12 +25,9 @@ BASE_PATH = "/accounts/v1"
 
 @decides(AccountNotFound)
 async def _account(ctx: Context, partner_id: str, account_id: str) -> Account:
-    account = await ctx.store.bank.account(partner_id, account_id)
-    if account is None:
-        # The same answer whether the id is unknown or another partner's: nothing leaks.
-        raise AccountNotFound(f"No account {account_id} for this partner.",
-                              field="path.account_id")
-    return account
+    # The same answer whether the id is unknown or another partner's: nothing leaks.
+    return found(await ctx.store.bank.account(partner_id, account_id), AccountNotFound,
+                 f"No account {account_id} for this partner.", field="path.account_id")
 
 
 @decides(require, decode_cursor)
@@ -46,10 +43,9 @@ async def list_customers(ctx: Context, token_info: dict, limit: int = 20,
 
 @decides(CustomerNotFound, require, check_customer)
 async def get_customer(ctx: Context, token_info: dict, customer_id: str) -> Response:
-    customer = await ctx.store.bank.customer(token_info["sub"], customer_id)
-    if customer is None:
-        raise CustomerNotFound(f"No customer {customer_id} for this partner.",
-                               field="path.customer_id")
+    customer = found(await ctx.store.bank.customer(token_info["sub"], customer_id),
+                     CustomerNotFound, f"No customer {customer_id} for this partner.",
+                     field="path.customer_id")
     check_customer(ctx.consent(token_info, "ReadAccounts"), customer_id, "path.customer_id")
     return respond(customer_resource(customer))
 

@@ -8,7 +8,7 @@ from sandbox import consents
 from sandbox.context import Context
 from sandbox.handlers import respond
 from sandbox.records import Consent
-from sandbox.refusals import ConsentNotFound, CustomerNotFound, decides
+from sandbox.refusals import ConsentNotFound, CustomerNotFound, decides, found
 from sandbox.resources import consent_resource
 from sandbox.security import oauth
 
@@ -36,11 +36,8 @@ async def list_consents(ctx: Context, token_info: dict, limit: int = 20,
 
 @decides(ConsentNotFound)
 async def _consent(ctx: Context, partner_id: str, consent_id: str) -> Consent:
-    consent = await ctx.store.consents.get(partner_id, consent_id)
-    if consent is None:
-        raise ConsentNotFound(f"No consent {consent_id} for this partner.",
-                              field="path.consent_id")
-    return consent
+    return found(await ctx.store.consents.get(partner_id, consent_id), ConsentNotFound,
+                 f"No consent {consent_id} for this partner.", field="path.consent_id")
 
 
 @decides(_consent)

@@ -22,6 +22,7 @@ from sandbox.refusals import (
     NotificationNotFound,
     PaymentNotFound,
     decides,
+    found,
 )
 from sandbox.resources import payment_resource
 from sandbox.rules import payments as rules
@@ -49,11 +50,9 @@ async def create_transfer(ctx: Context, token_info: dict, body: dict) -> Respons
 
 @decides(PaymentNotFound)
 async def get_payment(ctx: Context, token_info: dict, payment_id: str) -> Response:
-    payment = await ctx.store.ledger.payment(token_info["sub"], payment_id)
-    if payment is None:
-        raise PaymentNotFound(f"No payment {payment_id} for this partner.",
-                              field="path.payment_id")
-    return respond(payment_resource(payment))
+    return respond(payment_resource(found(
+        await ctx.store.ledger.payment(token_info["sub"], payment_id), PaymentNotFound,
+        f"No payment {payment_id} for this partner.", field="path.payment_id")))
 
 
 @decides(rules.decide_refund)
@@ -155,10 +154,8 @@ async def list_notifications(ctx: Context, token_info: dict, limit: int = 20,
 
 @decides(NotificationNotFound)
 async def _notification(ctx: Context, partner_id: str, event_id: str) -> dict:
-    row = await ctx.store.outbox.notification(partner_id, event_id)
-    if row is None:
-        raise NotificationNotFound(f"No notification {event_id} for this partner.",
-                                   field="path.event_id")
+    row = found(await ctx.store.outbox.notification(partner_id, event_id), NotificationNotFound,
+                f"No notification {event_id} for this partner.", field="path.event_id")
     return (await _with_deliveries(ctx, [row]))[0]
 
 

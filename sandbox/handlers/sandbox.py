@@ -9,7 +9,7 @@ from sandbox.context import Context
 from sandbox.handlers import respond
 from sandbox.money import Fen, to_yuan
 from sandbox.records import Controls, Partner
-from sandbox.refusals import AccountNotFound, PartnerNotFound, decides
+from sandbox.refusals import AccountNotFound, PartnerNotFound, decides, found
 from sandbox.resources import (
     account_resource,
     controls_resource,
@@ -21,10 +21,8 @@ from sandbox.rules import payments as rules
 
 @decides(PartnerNotFound)
 async def _partner(ctx: Context, partner_id: str) -> Partner:
-    partner = await ctx.store.partners.get(partner_id)
-    if partner is None:
-        raise PartnerNotFound(f"No partner {partner_id}.", field="path.partner_id")
-    return partner
+    return found(await ctx.store.partners.get(partner_id), PartnerNotFound,
+                 f"No partner {partner_id}.", field="path.partner_id")
 
 
 def _no_account(partner_id: str, account_id: str) -> AccountNotFound:

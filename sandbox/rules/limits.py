@@ -72,11 +72,13 @@ def balance_room(account: Account) -> Fen | None:
     return None
 
 
-def _cap(what: str, used: Fen, amount: Fen, cap: Fen) -> None:
-    if used + amount > cap:
-        raise LimitExceeded(f"{what} would reach {to_yuan(used + amount)} CNY; the cap is "
-                            f"{to_yuan(cap)} CNY ({to_yuan(max(cap - used, 0))} CNY left).",
-                            field="body.amount")
+def _caps(what: str, amount: Fen, today: tuple[Fen, Fen], this_year: tuple[Fen, Fen]) -> None:
+    """`what` today and this year, each (used so far, cap), with `amount` added."""
+    for when, (used, cap) in (("today", today), ("this year", this_year)):
+        if used + amount > cap:
+            raise LimitExceeded(f"{what} {when} would reach {to_yuan(used + amount)} CNY; the "
+                                f"cap is {to_yuan(cap)} CNY ({to_yuan(max(cap - used, 0))} CNY "
+                                "left).", field="body.amount")
 
 
 @decides(AccountFrozen, AccountNotActive)
@@ -98,13 +100,12 @@ def check_debit(account: Account, amount: Fen, counterparty_number: str | None,
             f"needs {to_yuan(amount)} CNY.", field="body.amount")
     cls = AccountClass(account.account_class)
     if cls is AccountClass.TYPE_II and not is_bound(account, counterparty_number):
-        _cap("Type II payments to non-bound accounts today", usage.non_bound_out_day, amount,
-             TYPE_II_NON_BOUND_DAILY)
-        _cap("Type II payments to non-bound accounts this year", usage.non_bound_out_year,
-             amount, TYPE_II_NON_BOUND_YEARLY)
+        _caps("Type II payments to non-bound accounts", amount,
+              (usage.non_bound_out_day, TYPE_II_NON_BOUND_DAILY),
+              (usage.non_bound_out_year, TYPE_II_NON_BOUND_YEARLY))
     if cls is AccountClass.TYPE_III:
-        _cap("Type III payments today", usage.out_day, amount, TYPE_III_OUT_DAILY)
-        _cap("Type III payments this year", usage.out_year, amount, TYPE_III_OUT_YEARLY)
+        _caps("Type III payments", amount, (usage.out_day, TYPE_III_OUT_DAILY),
+              (usage.out_year, TYPE_III_OUT_YEARLY))
 
 
 @decides(check_active, LimitExceeded, BalanceLimitExceeded)
@@ -114,10 +115,9 @@ def check_credit(account: Account, amount: Fen, counterparty_number: str | None,
     check_active(account)
     cls = AccountClass(account.account_class)
     if cls is AccountClass.TYPE_II and not is_bound(account, counterparty_number):
-        _cap("Type II deposits from non-bound accounts today", usage.non_bound_in_day, amount,
-             TYPE_II_NON_BOUND_DAILY)
-        _cap("Type II deposits from non-bound accounts this year", usage.non_bound_in_year,
-             amount, TYPE_II_NON_BOUND_YEARLY)
+        _caps("Type II deposits from non-bound accounts", amount,
+              (usage.non_bound_in_day, TYPE_II_NON_BOUND_DAILY),
+              (usage.non_bound_in_year, TYPE_II_NON_BOUND_YEARLY))
     if cls is AccountClass.TYPE_III and account.balance_fen + amount > TYPE_III_BALANCE_CAP:
         raise BalanceLimitExceeded(
             f"A Type III account holds at most {to_yuan(TYPE_III_BALANCE_CAP)} CNY; this would "

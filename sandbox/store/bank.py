@@ -33,14 +33,11 @@ class Bank(Topic):
 
     async def accounts(self, partner_id: str, *, customer_id: str | None, after: int,
                        limit: int) -> list[Account]:
-        if customer_id is None:
-            rows = await self.db.fetchall(
-                "SELECT * FROM accounts WHERE partner_id = ? AND ordinal > ?"
-                " ORDER BY ordinal LIMIT ?", (partner_id, after, limit))
-        else:
-            rows = await self.db.fetchall(
-                "SELECT * FROM accounts WHERE partner_id = ? AND customer_id = ? AND ordinal > ?"
-                " ORDER BY ordinal LIMIT ?", (partner_id, customer_id, after, limit))
+        holder, params = ("", ()) if customer_id is None else (" AND customer_id = ?",
+                                                              (customer_id,))
+        rows = await self.db.fetchall(
+            f"SELECT * FROM accounts WHERE partner_id = ?{holder} AND ordinal > ?"
+            " ORDER BY ordinal LIMIT ?", (partner_id, *params, after, limit))
         return [Account.of(row) for row in rows]
 
     async def account(self, partner_id: str, account_id: str) -> Account | None:
