@@ -8,6 +8,7 @@ in Beijing time, as stored. A change to a record is a new record (`dataclasses.r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing as t
 
 T = t.TypeVar("T")
@@ -22,17 +23,27 @@ class _Record:
 
     @classmethod
     def of(cls: type[T], row: t.Mapping[str, t.Any]) -> T:
-        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})  # type: ignore
+        return cls(*map(row.__getitem__, _names(cls)))  # type: ignore
 
     def row(self) -> dict[str, t.Any]:
         """The record as its table's row."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)  # type: ignore
-                if f.name not in self.JOINED}
+        return {name: getattr(self, name) for name in _columns(type(self))}
 
     def changes_from(self, before: _Record) -> dict[str, t.Any]:
         """The columns that differ from `before` (the same record as it was)."""
-        return {name: value for name, value in self.row().items()
-                if value != getattr(before, name)}
+        return {name: getattr(self, name) for name in _columns(type(self))
+                if getattr(self, name) != getattr(before, name)}
+
+
+# Per class, computed once: these run for every row the store reads or writes.
+@functools.cache
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+@functools.cache
+def _columns(cls: type) -> tuple[str, ...]:
+    return tuple(name for name in _names(cls) if name not in cls.JOINED)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from connexion.validators.form_data import FormDataValidator, MultiPartFormDataV
 from connexion.validators.json import JSONRequestBodyValidator
 from connexion.validators.parameter import ParameterValidator
 from jsonschema import Draft4Validator, FormatChecker, ValidationError
+from starlette.datastructures import Headers
 
 from sandbox.refusals import (
     BadRequest,
@@ -97,7 +98,19 @@ class FieldParameterValidator(ParameterValidator):
                     raise _invalid(error, field) from None
 
 
-class FieldJSONBodyValidator(JSONRequestBodyValidator):
+class _RequiredBody:
+    """A required body that is not there is bad input like any other (Connexion's own check
+    answers a bare 400 without a field)."""
+
+    async def wrap_receive(self, receive, *, scope):
+        if (not int(Headers(scope=scope).get("content-length", 0)) and self._required
+                and self._schema.get("default") is None):
+            raise ValidationFailed("The request body is required.", field="body",
+                                   **_problem_members(self._schema))
+        return await super().wrap_receive(receive, scope=scope)
+
+
+class FieldJSONBodyValidator(_RequiredBody, JSONRequestBodyValidator):
     @property
     def _validator(self):
         return validator_for(self._schema, Draft4RequestValidator)
@@ -120,7 +133,7 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
             raise MalformedBody(f"The body is not valid JSON: {detail}", field="body") from None
 
 
-class FieldFormValidator(FormDataValidator):
+class FieldFormValidator(_RequiredBody, FormDataValidator):
     @property
     def _validator(self):
         return validator_for(self._schema, Draft4RequestValidator)

@@ -129,3 +129,35 @@ def test_the_app_builds_from_every_contract(tmp_path):
 
     app = create_app(Settings(db=f"sqlite:///{tmp_path / 'x.db'}"))
     assert asyncio.iscoroutinefunction(app.__call__) or callable(app)
+
+
+def test_a_required_body_left_out_is_a_validation_problem_naming_the_body(tmp_path):
+    from starlette.testclient import TestClient
+
+    from sandbox.app import create_app
+    from sandbox.bank import load_profile
+    from sandbox.partners import create_partner
+    from sandbox.settings import Settings
+    from sandbox.store import open_store
+
+    settings = Settings(db=f"sqlite:///{tmp_path / 'x.db'}")
+
+    async def provision():
+        async with open_store(settings.db) as store:
+            return await create_partner(store, "acme", load_profile(settings.fixtures_dir,
+                                                                    "small"))
+
+    partner = asyncio.run(provision())
+    problem = {"type": "https://openbank-sandbox.dev/problems/validation-failed",
+               "title": "Bad Request", "status": 400, "code": "VALIDATION_FAILED",
+               "detail": "The request body is required.", "field": "body"}
+    with TestClient(create_app(settings)) as client:
+        no_form = client.post("/oauth2/token")
+        token = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                            auth=(partner["client_id"], partner["client_secret"]))
+        no_json = client.post("/accounts/v1/account-openings", headers={
+            "Authorization": f"Bearer {token.json()['access_token']}"})
+    # The token endpoint's problems carry RFC 6749's `error` member too.
+    assert (no_form.status_code, no_form.json()) == (400, {**problem, "error": "invalid_request"})
+    assert (no_json.status_code, no_json.json()) == (400, problem)
+    assert no_json.headers["content-type"] == "application/problem+json"

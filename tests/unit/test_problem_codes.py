@@ -11,10 +11,9 @@ The code side of an operation is:
   answer to no credentials) when its security is required;
 - what request validation can answer for its inputs: `UNKNOWN_PARAMETER` always (strict
   validation: any call may carry a query parameter the operation does not take),
-  `VALIDATION_FAILED` when it takes any input, `MALFORMED_BODY` for a JSON body, 415
-  `UNSUPPORTED_MEDIA_TYPE` for any body sent as another media type, Connexion's 400
-  `INVALID_REQUEST` for a required body left out, and every `x-problem` code of a schema its
-  parameters and body use;
+  `VALIDATION_FAILED` when it takes any input (a required body left out among them),
+  `MALFORMED_BODY` for a JSON body, 415 `UNSUPPORTED_MEDIA_TYPE` for any body sent as another
+  media type, and every `x-problem` code of a schema its parameters and body use;
 - `INTERNAL_ERROR`, always.
 """
 
@@ -29,7 +28,6 @@ from sandbox.contracts import HTTP_METHODS, load_contracts
 from sandbox.handlers import resolver_for
 from sandbox.refusals import (
     ALWAYS,
-    BadRequest,
     Conflict,
     Declared,
     MalformedBody,
@@ -132,8 +130,6 @@ def validation_refusals(operation) -> Declared:
         pairs |= MalformedBody.declared()
     if body:
         pairs |= UnsupportedMedia.declared()
-        if body.get("required"):
-            pairs |= BadRequest.declared()  # Connexion's own "RequestBody is required"
     for code in x_problem_codes(spec, [parameters, body]):
         pairs |= kind_of(code).declared()
     return frozenset(pairs)
