@@ -199,17 +199,22 @@ class Books:
         (its `day` given): the history generator decides a day's events before it draws their
         times."""
         entry_legs = tuple(legs)
-        check_balanced(entry_legs)  # before anything moves
+        # Everything is checked before anything moves: a refused move leaves the books alone.
+        check_balanced(entry_legs)
         day = booked_at[:10] if booked_at is not None else day
         if day is None:
             raise ValueError("a move needs its booked_at, or the day it will be stamped with")
+        for leg in entry_legs:
+            if leg.ledger_account in self._now:
+                if leg.ledger_account not in narratives:
+                    raise ValueError(f"no statement line for {leg.ledger_account}'s leg")
+            elif not leg.ledger_account.startswith("internal:"):
+                raise ValueError(f"{leg.ledger_account} is not among the accounts loaded")
         lines = []
         for leg in entry_legs:
             account = self._now.get(leg.ledger_account)
             if account is None:
-                if not leg.ledger_account.startswith("internal:"):
-                    raise ValueError(f"{leg.ledger_account} is not among the accounts loaded")
-                continue
+                continue  # an internal account: journal only
             narrative = narratives[account.account_id]
             balance = account.balance_fen + int(leg.amount)
             seq = account.last_seq + 1
