@@ -1,5 +1,6 @@
 """What a handler works with, in one typed object built when the app starts: handlers receive it
-as their `ctx` argument (Connexion passes it like `token_info`) and read nothing else."""
+as their `ctx` argument (Connexion passes it like `token_info`). What belongs to the request
+itself (a header, the root path) they read from the request."""
 
 from __future__ import annotations
 

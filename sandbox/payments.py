@@ -21,12 +21,9 @@ from sandbox.money import Fen
 from sandbox.records import Payment
 from sandbox.refusals import Refusal, RiskRefused
 from sandbox.rules import payments as rules
-from sandbox.rules.payments import UNKNOWN_AT_OTHER_BANK, Order, replay
+from sandbox.rules.payments import Order, replay
 from sandbox.rules.risk import risk_event
 from sandbox.store import DuplicateError, Store
-
-__all__ = ["UNKNOWN_AT_OTHER_BANK", "post_transfer", "refund_payment", "reject_payment",
-           "release_payment", "settle_due", "settle_payment"]
 
 
 def request_hash(body: dict) -> str:

@@ -1,8 +1,9 @@
 """Typed rows: the records handlers and rules read, one frozen dataclass per table row.
 
-The store turns rows into these (`Account.of(row)`) and these back into rows; nothing else
-reads a row by column name. Money columns are integer fen (`*_fen`); times are ISO 8601 text
-in Beijing time, as stored. A change to a record is a new record (`dataclasses.replace`).
+The store turns rows into these (`Account.of(row)`) and these back into rows. (Rows only the
+store and one handler touch, callbacks, notifications, codes and operators, stay plain.)
+Money columns are integer fen (`*_fen`); times are ISO 8601 text in Beijing time, as stored.
+A change to a record is a new record (`dataclasses.replace`).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ class SyntheticBank:
     booking: Booking
 
     @property
-    def postings(self) -> list[StatementLine]:
+    def lines(self) -> list[StatementLine]:
         """Every statement line, account by account, oldest first."""
         return list(self.booking.lines)
 

@@ -72,13 +72,14 @@ def balance_room(account: Account) -> Fen | None:
     return None
 
 
-def _caps(what: str, amount: Fen, today: tuple[Fen, Fen], this_year: tuple[Fen, Fen]) -> None:
+def _caps(what: str, amount: Fen, today: tuple[Fen, Fen], this_year: tuple[Fen, Fen],
+          field: str | None) -> None:
     """`what` today and this year, each (used so far, cap), with `amount` added."""
     for when, (used, cap) in (("today", today), ("this year", this_year)):
         if used + amount > cap:
             raise LimitExceeded(f"{what} {when} would reach {to_yuan(used + amount)} CNY; the "
                                 f"cap is {to_yuan(cap)} CNY ({to_yuan(max(cap - used, 0))} CNY "
-                                "left).", field="body.amount")
+                                "left).", field=field)
 
 
 @decides(AccountFrozen, AccountNotActive)
@@ -91,34 +92,36 @@ def check_active(account: Account) -> None:
 
 @decides(check_active, InsufficientFunds, LimitExceeded)
 def check_debit(account: Account, amount: Fen, counterparty_number: str | None,
-                usage: Usage) -> None:
-    """May `account` send `amount` to the account numbered `counterparty_number`?"""
+                usage: Usage, *, field: str | None = "body.amount") -> None:
+    """May `account` send `amount` to the account numbered `counterparty_number`? A refusal
+    points at `field`, the amount in the request (None when the request has no body)."""
     check_active(account)
     if account.balance_fen < amount:
         raise InsufficientFunds(
             f"Account {account.account_id} holds {to_yuan(account.balance_fen)} CNY; the order "
-            f"needs {to_yuan(amount)} CNY.", field="body.amount")
+            f"needs {to_yuan(amount)} CNY.", field=field)
     cls = AccountClass(account.account_class)
     if cls is AccountClass.TYPE_II and not is_bound(account, counterparty_number):
         _caps("Type II payments to non-bound accounts", amount,
               (usage.non_bound_out_day, TYPE_II_NON_BOUND_DAILY),
-              (usage.non_bound_out_year, TYPE_II_NON_BOUND_YEARLY))
+              (usage.non_bound_out_year, TYPE_II_NON_BOUND_YEARLY), field)
     if cls is AccountClass.TYPE_III:
         _caps("Type III payments", amount, (usage.out_day, TYPE_III_OUT_DAILY),
-              (usage.out_year, TYPE_III_OUT_YEARLY))
+              (usage.out_year, TYPE_III_OUT_YEARLY), field)
 
 
 @decides(check_active, LimitExceeded, BalanceLimitExceeded)
 def check_credit(account: Account, amount: Fen, counterparty_number: str | None,
-                 usage: Usage) -> None:
-    """May `account` receive `amount` from the account numbered `counterparty_number`?"""
+                 usage: Usage, *, field: str | None = "body.amount") -> None:
+    """May `account` receive `amount` from the account numbered `counterparty_number`? A
+    refusal points at `field`, as `check_debit`'s does."""
     check_active(account)
     cls = AccountClass(account.account_class)
     if cls is AccountClass.TYPE_II and not is_bound(account, counterparty_number):
         _caps("Type II deposits from non-bound accounts", amount,
               (usage.non_bound_in_day, TYPE_II_NON_BOUND_DAILY),
-              (usage.non_bound_in_year, TYPE_II_NON_BOUND_YEARLY))
+              (usage.non_bound_in_year, TYPE_II_NON_BOUND_YEARLY), field)
     if cls is AccountClass.TYPE_III and account.balance_fen + amount > TYPE_III_BALANCE_CAP:
         raise BalanceLimitExceeded(
             f"A Type III account holds at most {to_yuan(TYPE_III_BALANCE_CAP)} CNY; this would "
-            f"make {to_yuan(account.balance_fen + amount)} CNY.", field="body.amount")
+            f"make {to_yuan(account.balance_fen + amount)} CNY.", field=field)

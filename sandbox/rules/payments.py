@@ -261,14 +261,15 @@ def decide_refund(facts: PaymentFacts, *, request_id: str, now: dt.datetime,
     creditor_id = payment.creditor_account_id
     if creditor_id is not None:
         # A refund reverses the payment: the payee needs the funds back, but the class caps
-        # on payments do not apply to giving money back.
+        # on payments are not checked for giving money back (it still counts in the payee's
+        # totals, as everything it sends does).
         payee = books.account(creditor_id)
         check_active(payee)
         if payee.balance_fen < amount:
             raise InsufficientFunds(f"Account {creditor_id} no longer holds the amount to "
                                     "refund.")
     check_credit(debtor, amount, payment.creditor_account_number,
-                 books.usage(debtor.account_id, now.date().isoformat()))
+                 books.usage(debtor.account_id, now.date().isoformat()), field=None)
     description = f"退款 Refund of {payment.payment_id}"
     narratives = {debtor.account_id: Narrative(description, payment.creditor_name,
                                                payment.creditor_account_number)}
@@ -315,7 +316,7 @@ def decide_release(facts: PaymentFacts, *, now: dt.datetime, ids: IdSource,
         debtor, target = books.account(payment.debtor_account_id), books.account(creditor_id)
         try:
             check_credit(target, amount, debtor.account_number,
-                         books.usage(creditor_id, now.date().isoformat()))
+                         books.usage(creditor_id, now.date().isoformat()), field=None)
         except Refusal as refusal:  # the payment's state is the conflict, not the request
             raise StateConflict(refusal, f"{refusal.detail} The payment stays held; reject it "
                                 "or release it later.") from None

@@ -18,11 +18,15 @@ class Control(Topic):
         return await self.db.fetchone("SELECT * FROM operators WHERE key_hash = ?", (key_hash,))
 
     async def set_controls(self, controls: Controls) -> Controls:
-        """Replaces what was set for the same subject."""
+        """Replaces what was set for the same subject (in one statement: operators setting it
+        at once each win in turn, none fails)."""
+        row = controls.row()
+        kept = [c for c in row if c not in Controls.KEY]
         async with self.db.transaction() as tx:
-            await tx.execute("DELETE FROM controls WHERE partner_id = ? AND subject = ?",
-                             (controls.partner_id, controls.subject))
-            await insert(tx, "controls", [controls.row()])
+            await tx.execute(
+                f"INSERT INTO controls ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+                f" ON CONFLICT (partner_id, subject) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in kept), tuple(row.values()))
         return controls
 
     async def set_account_status(self, partner_id: str, account_id: str,

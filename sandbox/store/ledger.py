@@ -122,6 +122,10 @@ class Ledger(Topic):
                                               today),
                  "names": await self._names(tx, partner_id, [debtor, target])}
         if "partner" in controls:  # summed only when the operator set controls for it
+            # Locked (after the accounts, always in that order): concurrent payments of the
+            # partner wait here, so its daily limit holds across processes.
+            await tx.fetchone("SELECT partner_id FROM partners WHERE partner_id = ?"
+                              + self.db.for_update, (partner_id,))
             row = await tx.fetchone(
                 "SELECT COALESCE(SUM(amount_fen), 0) AS paid FROM payments"
                 " WHERE partner_id = ? AND created_at >= ?", (partner_id, today))

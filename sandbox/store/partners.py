@@ -46,10 +46,6 @@ class Partners(Topic):
         row = await self.db.fetchone("SELECT * FROM partners WHERE partner_id = ?", (partner_id,))
         return Partner.of(row) if row else None
 
-    async def by_name(self, name: str) -> Partner | None:
-        row = await self.db.fetchone("SELECT * FROM partners WHERE name = ?", (name,))
-        return Partner.of(row) if row else None
-
     async def by_client_id(self, client_id: str) -> Partner | None:
         row = await self.db.fetchone("SELECT * FROM partners WHERE client_id = ?", (client_id,))
         return Partner.of(row) if row else None

@@ -4,8 +4,9 @@ the database itself refuse an unbalanced journal entry; created on start if abse
 The journal: an entry's legs (`postings`) are written first, then its header
 (`journal_entries`), whose insert trigger checks that the legs are two or more and sum to zero
 in each currency. A leg for an entry whose header exists is refused (an entry is closed once
-written), legs are never updated, and a leg without a header fails the commit (a deferred
-foreign key): no bug anywhere can commit an unbalanced entry. SQLite has no deferred triggers,
+written), legs are never updated, a leg is deleted only after its entry's header (an entry
+goes whole), and a leg without a header fails the commit (a deferred foreign key): no bug
+anywhere can commit an unbalanced entry. SQLite has no deferred triggers,
 hence the header; PostgreSQL gets the same shape, so both backends refuse alike.
 """
 
@@ -252,6 +253,7 @@ _UNBALANCED = """(SELECT COUNT(*) FROM postings WHERE partner_id = NEW.partner_i
                         HAVING SUM(amount_fen) <> 0)"""
 _CLOSED = """EXISTS (SELECT 1 FROM journal_entries WHERE partner_id = NEW.partner_id
                         AND movement_id = NEW.movement_id)"""
+_WHOLE = _CLOSED.replace("NEW.", "OLD.")
 
 TRIGGERS = {
     "sqlite": (
@@ -264,6 +266,9 @@ TRIGGERS = {
         """CREATE TRIGGER IF NOT EXISTS journal_is_append_only
             BEFORE UPDATE ON postings
             BEGIN SELECT RAISE(ABORT, 'journal legs are never changed'); END""",
+        f"""CREATE TRIGGER IF NOT EXISTS journal_entry_goes_whole
+            BEFORE DELETE ON postings WHEN {_WHOLE}
+            BEGIN SELECT RAISE(ABORT, 'a leg goes only with its entry, after its header'); END""",
     ),
     "postgresql": (
         f"""CREATE OR REPLACE FUNCTION journal_entry_balances() RETURNS trigger
@@ -292,6 +297,16 @@ TRIGGERS = {
             END $$""",
         """CREATE OR REPLACE TRIGGER journal_is_append_only BEFORE UPDATE ON postings
             FOR EACH ROW EXECUTE FUNCTION journal_is_append_only()""",
+        f"""CREATE OR REPLACE FUNCTION journal_entry_goes_whole() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN
+              IF {_WHOLE} THEN
+                RAISE EXCEPTION 'a leg goes only with its entry, after its header: %',
+                  OLD.movement_id USING ERRCODE = 'check_violation';
+              END IF;
+              RETURN OLD;
+            END $$""",
+        """CREATE OR REPLACE TRIGGER journal_entry_goes_whole BEFORE DELETE ON postings
+            FOR EACH ROW EXECUTE FUNCTION journal_entry_goes_whole()""",
     ),
 }
 

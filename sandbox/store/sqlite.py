@@ -53,8 +53,10 @@ class SqliteDatabase(Database):
     transactions already waiting for the write lock have run; one COMMIT (one fsync, run off
     the loop) then makes the whole batch durable, and only then does each transaction's
     `async with` return, so nothing is acknowledged before it is on disk. A transaction that
-    fails rolls back to its savepoint and leaves the others in the batch alone. Reads outside
-    a transaction use a second connection, which sees committed data only."""
+    fails rolls back to its savepoint and leaves the others in the batch alone (a deferred
+    constraint, the journal's legs-without-an-entry guard, is checked only at the COMMIT and
+    so fails the whole batch: only a bug can trip it). Reads outside a transaction use a
+    second connection, which sees committed data only."""
 
     dialect = "sqlite"
 

@@ -176,3 +176,19 @@ def test_the_ledger_check_counts_payments_and_stays_balanced(client, partner, op
     assert after["balanced"] is True and after["journal_total"] == "0.00"
     assert_problem(operator.get("/partners/ptn_0000000000000000/ledger"), 404,
                    "PARTNER_NOT_FOUND")
+
+
+def test_operators_setting_the_same_controls_at_once_each_win_in_turn(server, partner, operator):
+    import concurrent.futures
+
+    path = f"/partners/{partner['partner_id']}/controls"
+    limits = [f"{n}.00" for n in range(100, 120)]
+
+    def put(limit):
+        with httpx.Client(base_url=operator.base_url, headers=operator.headers) as each:
+            return each.put(path, json={"daily_limit": limit})
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(put, limits))
+    assert [a.status_code for a in answers] == [200] * len(limits)
+    assert {a.json()["daily_limit"] for a in answers} == set(limits)

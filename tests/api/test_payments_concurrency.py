@@ -189,3 +189,34 @@ def test_tries_of_one_order_racing_on_two_servers_all_answer_with_its_one_paymen
         assert sorted(r.headers["Idempotent-Replayed"] for r in answers) == ["false"] + ["true"] * 5
         assert balances(two_servers.client, [debtor, creditor]) == {
             debtor: start[debtor] - amount, creditor: start[creditor] + amount}
+
+
+def test_the_partners_daily_limit_holds_for_payments_arriving_at_once_on_two_servers(
+        db_url, two_servers):
+    """Ten payments from ten accounts at the same moment, on two servers, with room under the
+    partner's daily limit for one: one is made, nine are refused."""
+    import json
+
+    from conftest import cli
+
+    debtors = two_servers.account_ids
+    client = two_servers.client
+    assert client.post("/payments/v1/transfers", headers={"X-Request-ID": "first"}, json={
+        "debtor_account_id": debtors[0], "creditor": {"account_id": debtors[1]},
+        "amount": {"amount": "1.00", "currency": "CNY"}}).status_code == 201
+    key = json.loads(cli("operator", "create", "ops", "--db", db_url, "--json").stdout)
+    controls = httpx.put(
+        f"{two_servers.servers[0].url}/sandbox/v1/partners/"
+        f"{two_servers.partner['partner_id']}/controls",
+        headers={"X-Operator-Key": key["operator_key"]}, json={"daily_limit": "11.00"})
+    assert controls.status_code == 200
+    orders = [(f"at-once-{n}", {
+        "debtor_account_id": debtor, "creditor": {"account_id": debtors[(n + 1) % 10]},
+        "amount": {"amount": "10.00", "currency": "CNY"}}) for n, debtor in enumerate(debtors)]
+    before = balances(client, debtors)
+    results = asyncio.run(fire([s.url for s in two_servers.servers], two_servers.auth, orders,
+                               [(n, n % 2) for n in range(len(orders))]))
+    answers = [response for _, response in results]
+    assert sorted(a.status_code for a in answers) == [201] + [422] * 9, [a.text for a in answers]
+    assert {a.json()["code"] for a in answers if a.status_code == 422} == {"LIMIT_EXCEEDED"}
+    assert sum(balances(client, debtors).values()) == sum(before.values())

@@ -33,7 +33,7 @@ def bank():
 
 def postings_by_account(bank):
     grouped = collections.defaultdict(list)
-    for posting in bank.postings:
+    for posting in bank.lines:
         grouped[posting.account_id].append(posting)
     return grouped
 
@@ -124,7 +124,7 @@ def test_type_iii_balance_never_exceeds_2000_yuan_and_type_ii_caps_hold(bank):
 def test_bound_transfers_appear_on_both_sides(bank):
     by_number = {a.account_number: a for a in bank.accounts}
     by_account = postings_by_account(bank)
-    for posting in bank.postings:
+    for posting in bank.lines:
         if posting.description.startswith("绑定账户转入"):
             source = by_number[posting.counterparty_account]
             assert any(
@@ -135,9 +135,9 @@ def test_bound_transfers_appear_on_both_sides(bank):
 
 def test_history_lies_within_the_profile_window(bank):
     first = DEFAULT.as_of - dt.timedelta(days=DEFAULT.history_days - 1)
-    dates = {dt.date.fromisoformat(p.booking_date) for p in bank.postings}
+    dates = {dt.date.fromisoformat(p.booking_date) for p in bank.lines}
     assert min(dates) >= first and max(dates) <= DEFAULT.as_of
-    assert all(p.booked_at.endswith("+08:00") for p in bank.postings)
+    assert all(p.booked_at.endswith("+08:00") for p in bank.lines)
 
 
 def test_same_seed_and_partner_give_identical_banks():

@@ -191,7 +191,7 @@ class ConsentMachine(RuleBasedStateMachine):
         self.request_consent(**request)
 
     def request_consent(self, permissions: set[str], seconds: int, offered: list[int]) -> None:
-        partner = self.run(self.store.partners.by_name("acme"))
+        partner = self.run(self.store.partners.get(self.partner_id))
         now = self.clock.now_for(partner.clock_offset_s)
         assert now == self.now()
         expires_at = now + dt.timedelta(seconds=seconds)

@@ -58,7 +58,7 @@ from sandbox.ledger import Booking, Books, Entry, Leg, Narrative, UnbalancedEntr
 from sandbox.mint import IdSource
 from sandbox.money import Fen
 from sandbox.records import Account, Consent, Controls, Customer, Payment
-from sandbox.refusals import Refusal, RiskRefused
+from sandbox.refusals import BalanceLimitExceeded, Refusal, RiskRefused, StateConflict
 from sandbox.rules import account_class, consents
 from sandbox.rules.account_class import ONLINE_CLASSES, AccountClass
 from sandbox.rules.accounts import OpeningFacts, decide_opening
@@ -1224,3 +1224,29 @@ def test_money_coming_back_is_credited_past_the_type_iii_cap(decision, status):
     assert booking.result.status == "failed"
     returned = next(save.record for save in booking.saves if isinstance(save.record, Account))
     assert returned.balance_fen == III_CAP - 100 + 50_000 > III_CAP
+
+
+@pytest.mark.parametrize(("decision", "status", "refusal"), (
+    (decide_refund, "settled", BalanceLimitExceeded),  # the debtor takes the refund back
+    (decide_release, "held", StateConflict),  # the creditor takes the held payment
+))
+def test_a_cap_refusing_a_step_without_a_body_names_no_field(decision, status, refusal):
+    """Refunds and releases carry no body: their refusals point at nothing in the request."""
+    third = dataclasses.replace(LOADED, account_class="III", bound_account_number="6212260001",
+                                balance_fen=III_CAP - 100)
+    payer = dataclasses.replace(LOADED, account_id="acc_00000000000000aa",
+                                customer_id="cus_00000000000000aa", balance_fen=10_000_000)
+    debtor, creditor = (third, payer) if decision is decide_refund else (payer, third)
+    paid = Payment(
+        partner_id=PARTNER, payment_id="pay_0000000000000002", request_id="req-2",
+        request_hash="a2", status=status, debtor_account_id=debtor.account_id,
+        creditor_account_id=creditor.account_id, creditor_account_number=creditor.account_number,
+        creditor_bank_code=SANDBOX_BANK_CODE, creditor_name="王芳", amount_fen=50_000,
+        currency="CNY", remittance_information=None, created_at=AT,
+        movement_id="mov_0000000000000002")
+    facts = PaymentFacts(paid.payment_id, paid, {a.account_id: a for a in (debtor, creditor)},
+                         {}, {a.customer_id: "李伟" for a in (debtor, creditor)})
+    extra = {"request_id": "r-2"} if decision is decide_refund else {"interbank_delay_s": 2.0}
+    with pytest.raises(refusal) as refused:
+        decision(facts, now=dt.datetime.fromisoformat(AT), ids=IdSource(1), **extra)
+    assert refused.value.code == "BALANCE_LIMIT_EXCEEDED" and refused.value.field is None

@@ -128,3 +128,35 @@ def test_an_entry_once_written_takes_no_more_legs_and_its_legs_never_change(db_u
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_leg_goes_only_with_its_whole_entry(db_url):
+    async def scenario():
+        store, partner_id, (payer, *_) = await bank(db_url)
+        try:
+            [row] = await store.fetchall(
+                "SELECT movement_id FROM postings WHERE partner_id = ? AND ledger_account = ?"
+                " ORDER BY movement_id LIMIT 1", (partner_id, payer.account_id))
+            entry = (partner_id, row["movement_id"])
+            before = await snapshot(store, partner_id)
+            with pytest.raises(ConstraintError, match="goes only with its entry"):
+                async with store.transaction() as tx:
+                    await tx.execute("DELETE FROM postings WHERE partner_id = ?"
+                                     " AND movement_id = ? AND leg = 1", entry)
+            with pytest.raises(ConstraintError):  # the header alone: its legs are left over
+                async with store.transaction() as tx:
+                    await tx.execute("DELETE FROM journal_entries WHERE partner_id = ?"
+                                     " AND movement_id = ?", entry)
+            assert await snapshot(store, partner_id) == before
+            async with store.transaction() as tx:  # the header, then every leg: the entry goes
+                await tx.execute("DELETE FROM journal_entries WHERE partner_id = ?"
+                                 " AND movement_id = ?", entry)
+                await tx.execute("DELETE FROM postings WHERE partner_id = ?"
+                                 " AND movement_id = ?", entry)
+            check = (await snapshot(store, partner_id))["check"]
+            assert check["legs"] < before["check"]["legs"]
+            assert check["unbalanced_movements"] == 0
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

@@ -52,6 +52,7 @@ from sandbox.rules.account_class import (
     TYPE_III_OUT_DAILY,
     TYPE_III_OUT_YEARLY,
 )
+from sandbox.rules.payments import UNKNOWN_AT_OTHER_BANK
 from sandbox.store import open_store
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -387,7 +388,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def the_other_bank_answers(self, pick):
         pending = [p for p in self.payments.values() if p.status == "pending"]
         payment = pending[pick % len(pending)]
-        fails = payment.creditor_number.endswith(payments.UNKNOWN_AT_OTHER_BANK)
+        fails = payment.creditor_number.endswith(UNKNOWN_AT_OTHER_BANK)
         event(f"other bank: {'failed' if fails else 'settled'}")
         before = self.store_balances()
         row = self.run(payments.settle_payment(self.store, self.clock, self.partner_id,
