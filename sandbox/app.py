@@ -54,7 +54,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await worker.stop()
             await store.close()
 
-    app = SandboxApp(__name__, lifespan=lifespan)
+    # Every request goes through Connexion's middleware stack; in it, just before the router,
+    # sandbox.fastpath limits bodies and serves the operations the fast path is sure of.
+    fast_path = FastPath(contracts) if settings.fast_path else None
+    app = SandboxApp(__name__, lifespan=lifespan, fast_path=fast_path,
+                     max_body_bytes=settings.max_body_bytes)
     for contract in contracts:
         app.add_api(
             contract.spec,
@@ -69,8 +73,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     allowed = allowed_methods(contracts)
     errors = [(Refusal, problems.refusal), (ProblemException, problems.http_error),
               (HTTPException, problems.http_error), (Exception, problems.unhandled_error)]
-    if settings.fast_path:
-        app.fast_path = FastPath(contracts, errors)
 
     def method_not_allowed(request, exc):
         path = request.scope.get("path", "")

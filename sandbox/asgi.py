@@ -1,4 +1,6 @@
-"""Connexion's AsyncApp with per-request work that does not depend on the request done once.
+"""Connexion's AsyncApp with per-request work that does not depend on the request done once,
+and with the sandbox's own middleware (`sandbox.fastpath`: the body limit and the fast path)
+placed in Connexion's stack when the stack is built.
 
 Connexion 3 re-wraps the handler on every call (parameter decorator, signature inspection,
 response decorator), and inspects the token-info function's signature on every secured call:
@@ -11,12 +13,15 @@ from __future__ import annotations
 import functools
 
 from connexion import AsyncApp
-from connexion.apps.abstract import AbstractApp
 from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
 from connexion.context import receive, scope
 from connexion.decorators import StarletteDecorator
+from connexion.middleware.main import ConnexionMiddleware
 from connexion.security import OAuthSecurityHandler
 from connexion.utils import inspect_function_arguments
+
+from sandbox.fastpath import FastPath, install
+from sandbox.settings import Settings
 
 
 class _DecorateOnce(StarletteDecorator):
@@ -63,21 +68,33 @@ class OAuthTokenInfo(OAuthSecurityHandler):
 SECURITY_HANDLERS = {"oauth2": OAuthTokenInfo}
 
 
+class _Middleware(ConnexionMiddleware):
+    """Connexion's middleware stack, with FastPathMiddleware put in just before its router when
+    the stack is built (first request or lifespan start-up): after every middleware added by
+    then, so whatever was added before routing wraps it."""
+
+    fast_path: FastPath | None = None
+    max_body_bytes: int = Settings.max_body_bytes
+
+    def _build_middleware_stack(self):
+        install(self.middlewares, self.apis, self.fast_path, self.max_body_bytes)
+        return super()._build_middleware_stack()
+
+
 class SandboxApp(AsyncApp):
-    """Requests the fast path is sure of (`sandbox.fastpath`) skip Connexion's middleware
-    chain; everything else, and everything it is unsure of, goes through it."""
+    """An AsyncApp whose every request goes through Connexion's middleware stack, in which
+    `sandbox.fastpath.FastPathMiddleware` limits bodies and serves the operations the fast
+    path `fast_path` is sure of (None: no fast path)."""
 
-    fast_path = None
-
-    def __init__(self, import_name: str, **kwargs):
-        # AsyncApp.__init__ only picks its ASGI app and hands everything to AbstractApp.
+    def __init__(self, import_name: str, *, fast_path: FastPath | None = None,
+                 max_body_bytes: int = Settings.max_body_bytes, **kwargs):
+        # AsyncApp.__init__ only picks its ASGI app, and AbstractApp.__init__ only makes the
+        # ConnexionMiddleware with every other argument: so here, with ours.
         self._middleware_app = _ASGIApp()
-        AbstractApp.__init__(self, import_name, **kwargs)
+        self.middleware = _Middleware(self._middleware_app, import_name=import_name, **kwargs)
+        self.middleware.fast_path = fast_path
+        self.middleware.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and self.fast_path is not None:
-            matched = self.fast_path.match(scope)
-            if matched is not None:
-                await self.fast_path(scope, receive, send, matched, self.middleware)
-                return
-        await self.middleware(scope, receive, send)
+    @property
+    def fast_path(self) -> FastPath | None:
+        return self.middleware.fast_path

@@ -1,4 +1,5 @@
-"""The request path for operations whose inputs are plain, compiled once from the contracts.
+"""The request path for operations whose inputs are plain, compiled once from the contracts,
+and the request-body limit: one middleware in Connexion's stack, just before its router.
 
 Connexion spends most of a cheap request in its middleware chain: two routers over five
 mounts, an exception layer per middleware, and per-operation lookups before the handler runs.
@@ -12,18 +13,37 @@ handler with the arguments Connexion would pass.
 
 The fast path only ever says yes. Whatever it is not sure of — no token or a refused one, a
 parameter or body that does not validate, an unknown query parameter, a repeated one, a path
-two operations could match, a content type other than JSON — goes to Connexion untouched (the
-body it read is replayed), so every refusal of bad input is Connexion's own answer. Once the
-handler runs, its errors become problems through the same handlers the app registers.
-`SANDBOX_FAST_PATH=0` turns it off.
+two operations could match, a content type other than JSON — goes to Connexion untouched, so
+every refusal of bad input is Connexion's own answer. The token, the parameters and the content
+type are checked before a byte of the body is read: a request refused on those reaches
+Connexion with its body unread; one refused on its body gets the body it read replayed.
+
+`FastPathMiddleware` sits in Connexion's middleware list immediately before its
+RoutingMiddleware (`install`, when the stack is built): whatever is added before routing
+(`MiddlewarePosition.BEFORE_EXCEPTION`, `BEFORE_SWAGGER`, `BEFORE_ROUTING`) wraps it, and so
+do Connexion's ServerErrorMiddleware and ExceptionMiddleware, so what a handler raises becomes
+a problem through the handlers the app registers, exactly as on the chain. A middleware added
+after routing (`BEFORE_SECURITY` … `BEFORE_CONTEXT`, `add_middleware`'s default) would be
+skipped by the fast path: then the fast path stays off, with one warning at start.
+`SANDBOX_FAST_PATH=0` turns it off too.
+
+The body limit (`SANDBOX_MAX_BODY_BYTES`) applies to every HTTP request, fast or not: a
+`Content-Length` above it is answered 413 before any of the body is read; a body without one
+(chunked) is counted as it is read, and the read that passes the limit raises the 413 problem.
+Whatever the reader makes of that (Connexion's JSON validator, `sandbox.validation`, turns any
+exception into a 400 MALFORMED_BODY), the 413 is what leaves this middleware. (Connexion 3.3
+itself answers a request without a Content-Length to an operation whose body is required, as
+all of ours are, with 400 "RequestBody is required" after its security check and without
+reading it; the fast path hands such requests to it.)
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import importlib
-import inspect
+import logging
 import re
 import typing as t
 import urllib.parse
@@ -34,12 +54,18 @@ from connexion.context import _context, _receive, _scope
 from connexion.decorators.parameter import sanitized
 from connexion.json_schema import Draft4RequestValidator, resolve_refs
 from connexion.lifecycle import ConnexionRequest
+from connexion.middleware.exceptions import ExceptionMiddleware
+from connexion.middleware.main import ConnexionMiddleware
+from connexion.middleware.routing import RoutingMiddleware
 from connexion.utils import get_function_from_name, inspect_function_arguments
 from jsonschema import Draft4Validator
 from starlette.responses import Response
 
 from sandbox.handlers import handler_name
+from sandbox.problems import CODE_FOR_STATUS, Problem
 from sandbox.validation import validator_for
+
+logger = logging.getLogger(__name__)
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 _SCALARS = {"string", "integer", "number", "boolean"}
@@ -183,10 +209,9 @@ def _compile(contract, spec: dict, operation: dict, item_parameters: list) -> _O
 class FastPath:
     """Routes of every contract; `match` gives the fast operation for a request, or None."""
 
-    def __init__(self, contracts, error_handlers: list[tuple[type, t.Callable]]):
+    def __init__(self, contracts):
         # Path templates by segment count: (pattern, {METHOD: operation or None}).
         self._routes: dict[int, list[tuple[re.Pattern, dict]]] = {}
-        self._error_handlers = error_handlers
         self.operations: dict[str, _Operation] = {}  # the fast ones, by operationId
         for contract in contracts:
             # Connexion validates against the contract with every reference resolved: so do we.
@@ -217,35 +242,46 @@ class FastPath:
         operation = found[0].get(scope["method"])
         return (operation, found[1].groupdict()) if operation is not None else None
 
-    async def __call__(self, scope, receive, send, matched, fallback) -> None:
+    async def __call__(self, scope, receive, send, matched, fallback,
+                       length: int | None) -> None:
+        """Serve the matched operation, or hand the request to `fallback` (Connexion's router)
+        untouched; `length` is the request's Content-Length. What the handler raises goes up
+        to Connexion's ExceptionMiddleware."""
         operation, path_values = matched
-        body = None
+        if operation.body_validator is not None and not length:
+            # Connexion takes a request without a Content-Length (chunked) or with 0 for one
+            # without a body, and answers that the body is required: all ours are.
+            await fallback(scope, receive, send)
+            return
+        request = ConnexionRequest(scope, receive)
+        try:
+            kwargs = await self._prepare(operation, scope, request, path_values)
+        except Exception:  # _NotSure, or the token function's own refusal: body still unread
+            await fallback(scope, receive, send)
+            return
         if operation.body_validator is not None:
-            body = await _read_body(receive)
+            body = await _read_body(receive)  # past the body limit: PayloadTooLarge
             if body is None:
                 return  # the client left before it sent the body
             receive = _replay(body, receive)
-        request = ConnexionRequest(scope, receive)
-        try:
-            kwargs = await self._prepare(operation, scope, request, path_values, body)
-        except Exception:  # _NotSure, or the token function's own refusal
-            await fallback(scope, receive, send)
-            return
+            try:
+                document = _document(operation, body)
+            except _NotSure:
+                await fallback(scope, receive, send)
+                return
+            if operation.accepts(operation.body_name):
+                kwargs[operation.body_name] = document
         _scope.set(scope)
         _receive.set(receive)
-        try:
-            response = await operation.handler(**kwargs)
-            if not isinstance(response, Response):
-                raise TypeError(f"{operation.operation_id} answered {type(response).__name__}, "
-                                "not a Response")
-        except Exception as exc:
-            response = await self._problem(request, exc)
+        response = await operation.handler(**kwargs)
+        if not isinstance(response, Response):
+            raise TypeError(f"{operation.operation_id} answered {type(response).__name__}, "
+                            "not a Response")
         await response(scope, receive, send)
 
-    async def _prepare(self, operation: _Operation, scope, request, path_values,
-                       body: bytes | None) -> dict:
-        """The handler's arguments, as Connexion would pass them; _NotSure if Connexion
-        might answer anything but the handler's answer."""
+    async def _prepare(self, operation: _Operation, scope, request, path_values) -> dict:
+        """The handler's arguments but the body, as Connexion would pass them; _NotSure if
+        Connexion might answer anything but the handler's answer. Reads no body."""
         kwargs = {}
         context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
         _context.set(context)
@@ -298,34 +334,24 @@ class FastPath:
                     raise _NotSure
                 if param.has_default and operation.accepts(name):
                     kwargs[name] = param.default  # a scalar: nothing to copy
-        if body is not None:
-            if request.headers.get("content-type", "").split(";")[0].strip() != (
-                    "application/json"):
-                raise _NotSure
-            try:
-                document = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise _NotSure from None
-            if document is None or not operation.body_validator.is_valid(document):
-                raise _NotSure
-            if operation.accepts(operation.body_name):
-                kwargs[operation.body_name] = document
+        if operation.body_validator is not None and request.headers.get(
+                "content-type", "").split(";")[0].strip() != "application/json":
+            raise _NotSure
         for key, value in context.items():
             if operation.accepts(key):
                 kwargs[key] = value
         return kwargs
 
-    async def _problem(self, request, exc: Exception) -> Response:
-        """The problem the app's exception handlers make of `exc`, as Connexion sends it."""
-        for cls in type(exc).__mro__:
-            for handled, handler in self._error_handlers:
-                if cls is handled:
-                    answer = handler(request, exc)
-                    while inspect.isawaitable(answer):
-                        answer = await answer
-                    return Response(content=answer.body, status_code=answer.status_code,
-                                    media_type=answer.mimetype, headers=answer.headers)
-        raise exc
+
+def _document(operation: _Operation, body: bytes):
+    """The JSON body, if the operation's schema takes it; else _NotSure."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _NotSure from None
+    if document is None or not operation.body_validator.is_valid(document):
+        raise _NotSure
+    return document
 
 
 async def _read_body(receive) -> bytes | None:
@@ -352,3 +378,143 @@ def _replay(body: bytes, receive):
         return await receive()
 
     return replayed
+
+
+# -- the middleware --------------------------------------------------------------------------
+
+
+def payload_too_large(limit: int) -> Problem:
+    """The 413 problem; Connexion's ExceptionMiddleware renders it with the app's handlers."""
+    return Problem(CODE_FOR_STATUS[413],
+                   f"The request body is larger than the {limit} bytes the sandbox accepts "
+                   "(SANDBOX_MAX_BODY_BYTES).", status=413)
+
+
+def _content_length(headers) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the server refuses it before us; count the body all the same
+    return None
+
+
+class FastPathMiddleware:
+    """The body limit for every HTTP request, then the fast path for the operations it
+    serves (`fast_path` None: none); the rest goes on to Connexion's RoutingMiddleware."""
+
+    def __init__(self, app, *, fast_path: FastPath | None, max_body_bytes: int):
+        self.app = app
+        self.fast_path = fast_path
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _content_length(scope["headers"])
+        if length is None:
+            await self._counted(scope, receive, send)
+            return
+        if length > self.max_body_bytes:
+            raise payload_too_large(self.max_body_bytes)
+        # The server delivers no more than Content-Length bytes: nothing to count.
+        await self._dispatch(scope, receive, send, length)
+
+    async def _dispatch(self, scope, receive, send, length: int | None) -> None:
+        if self.fast_path is not None:
+            matched = self.fast_path.match(scope)
+            if matched is not None:
+                await self.fast_path(scope, receive, send, matched, self.app, length)
+                return
+        await self.app(scope, receive, send)
+
+    async def _counted(self, scope, receive, send) -> None:
+        """A body of unknown length, read through a receive that refuses it past the limit.
+
+        The refusal is an exception in whoever reads the body; if that reader turns it into
+        another answer (Connexion's JSON validator makes any exception a 400 MALFORMED_BODY),
+        the answer it starts is stopped and the 413 raised here instead."""
+        limit = self.max_body_bytes
+        received = 0
+        refused: Problem | None = None
+        started = False
+
+        async def counting_receive():
+            nonlocal received, refused
+            if refused is not None:
+                raise refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    refused = payload_too_large(limit)
+                    raise refused
+            return message
+
+        async def guarded_send(message):
+            nonlocal started
+            if not started:
+                if refused is not None:
+                    raise refused
+                started = message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._dispatch(scope, counting_receive, guarded_send, None)
+        except Exception:
+            if refused is not None and not started:
+                raise refused from None
+            raise
+        if refused is not None and not started:
+            raise refused
+
+
+#: Connexion's own middleware after its router, in its order: the fast path does their work.
+_AFTER_ROUTING = ConnexionMiddleware.default_middlewares[
+    ConnexionMiddleware.default_middlewares.index(RoutingMiddleware) + 1:]
+
+
+def _cls(middleware):
+    return middleware.func if isinstance(middleware, functools.partial) else middleware
+
+
+def _name(middleware) -> str:
+    cls = _cls(middleware)
+    return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}"
+
+
+def install(middlewares: list, apis, fast_path: FastPath | None, max_body_bytes: int) -> None:
+    """Put FastPathMiddleware into Connexion's middleware list (as it is when the stack is
+    built) immediately before RoutingMiddleware; the fast path only if nothing it would skip
+    is there, else with a warning naming what is."""
+    if any(_cls(m) is FastPathMiddleware for m in middlewares):
+        return
+    classes = [_cls(m) for m in middlewares]
+    if RoutingMiddleware not in classes:
+        logger.warning("fast path off: Connexion's RoutingMiddleware is not in the middleware "
+                       "list")
+        at = classes.index(ExceptionMiddleware) + 1 if ExceptionMiddleware in classes else 0
+        middlewares.insert(at, functools.partial(FastPathMiddleware, fast_path=None,
+                                                 max_body_bytes=max_body_bytes))
+        return
+    routing = classes.index(RoutingMiddleware)
+    if fast_path is not None:
+        after = middlewares[routing + 1:]
+        extra = [m for m in after if _cls(m) not in _AFTER_ROUTING]
+        if extra:
+            logger.warning(
+                "fast path off: middleware added after Connexion's routing (%s) would be "
+                "skipped by it; add it at MiddlewarePosition.BEFORE_ROUTING or earlier to "
+                "keep the fast path", ", ".join(_name(m) for m in extra))
+            fast_path = None
+        elif [_cls(m) for m in after] != _AFTER_ROUTING:
+            logger.warning("fast path off: Connexion's middleware after routing is not its "
+                           "default (%s)", ", ".join(_name(m) for m in after))
+            fast_path = None
+        elif any(api.kwargs.get("validate_responses") for api in apis):
+            logger.warning("fast path off: responses are validated, which it does not do")
+            fast_path = None
+    middlewares.insert(routing, functools.partial(
+        FastPathMiddleware, fast_path=fast_path, max_body_bytes=max_body_bytes))
