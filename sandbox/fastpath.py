@@ -390,14 +390,19 @@ def payload_too_large(limit: int) -> Problem:
                    "(SANDBOX_MAX_BODY_BYTES).", status=413)
 
 
-def _content_length(headers) -> int | None:
+def _framing(headers) -> tuple[int | None, bool]:
+    """The request's Content-Length (None: none, or one the server would have refused), and
+    whether it says how its body is framed at all (Content-Length or Transfer-Encoding)."""
+    framed = False
     for name, value in headers:
         if name == b"content-length":
             try:
-                return int(value)
+                return int(value), True
             except ValueError:
-                return None  # the server refuses it before us; count the body all the same
-    return None
+                framed = True  # count the body all the same
+        elif name == b"transfer-encoding":
+            framed = True
+    return None, framed
 
 
 class FastPathMiddleware:
@@ -409,26 +414,27 @@ class FastPathMiddleware:
         self.fast_path = fast_path
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope, receive, send) -> None:
+    def __call__(self, scope, receive, send) -> t.Awaitable[None]:
+        # Not a coroutine of its own: the caller awaits the one this returns (one frame less
+        # for every resumption of a request that waits on I/O).
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = _content_length(scope["headers"])
+            return self.app(scope, receive, send)
+        length, framed = _framing(scope["headers"])
         if length is None:
-            await self._counted(scope, receive, send)
-            return
-        if length > self.max_body_bytes:
+            if framed or scope.get("http_version") not in ("1.1", "1.0"):
+                return self._counted(scope, receive, send)
+            # HTTP/1 without Content-Length or Transfer-Encoding: no body (RFC 9112 6.3).
+        elif length > self.max_body_bytes:
             raise payload_too_large(self.max_body_bytes)
         # The server delivers no more than Content-Length bytes: nothing to count.
-        await self._dispatch(scope, receive, send, length)
+        return self._dispatch(scope, receive, send, length)
 
-    async def _dispatch(self, scope, receive, send, length: int | None) -> None:
+    def _dispatch(self, scope, receive, send, length: int | None) -> t.Awaitable[None]:
         if self.fast_path is not None:
             matched = self.fast_path.match(scope)
             if matched is not None:
-                await self.fast_path(scope, receive, send, matched, self.app, length)
-                return
-        await self.app(scope, receive, send)
+                return self.fast_path(scope, receive, send, matched, self.app, length)
+        return self.app(scope, receive, send)
 
     async def _counted(self, scope, receive, send) -> None:
         """A body of unknown length, read through a receive that refuses it past the limit.

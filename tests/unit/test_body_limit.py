@@ -152,3 +152,13 @@ def test_the_413_is_the_apps_problem_on_a_route_that_reads_a_chunked_body(tmp_pa
             assert answer.headers["content-type"] == "application/problem+json"
             assert answer.json()["code"] == "PAYLOAD_TOO_LARGE"
         assert lengths == [None, None]  # the Content-Length one never reached the route
+
+
+def test_without_framing_headers_only_http_1_has_no_body_to_count():
+    receive, given = client(b"12345", b"678901")
+    sent = run(answering_app, http_scope(chunked=False), receive)  # HTTP/1.1: no body
+    assert sent[0]["status"] == 200 and len(given) == 2  # read as it came, uncounted
+    receive, given = client(b"12345", b"678901")
+    with pytest.raises(Problem) as excinfo:
+        run(answering_app, {**http_scope(chunked=False), "http_version": "2"}, receive)
+    assert_too_large(excinfo)
