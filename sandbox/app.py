@@ -49,7 +49,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await worker.stop()
             await store.close()
 
-    app = SandboxApp(__name__, lifespan=lifespan)
+    # Every request goes through Connexion's middleware stack; in it, just before the router,
+    # sandbox.fastpath limits bodies and serves the operations the fast path is sure of.
+    fast_path = FastPath(contracts) if settings.fast_path else None
+    app = SandboxApp(__name__, lifespan=lifespan, fast_path=fast_path,
+                     max_body_bytes=settings.max_body_bytes)
     for contract in contracts:
         app.add_api(
             contract.spec,
@@ -59,13 +63,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             strict_validation=True,
             validator_map=VALIDATORS,
             security_map=SECURITY_HANDLERS,
-            swagger_ui_options=SwaggerUIOptions(swagger_ui=True, spec_path="/openapi.json"),
+            swagger_ui_options=SwaggerUIOptions(
+                swagger_ui=True, spec_path="/openapi.json",
+                # x-problem-codes: each operation's codes, by status, shown under it.
+                swagger_ui_config={"showExtensions": True}),
         )
     allowed = allowed_methods(contracts)
     errors = [(Refusal, problems.refused), (ProblemException, problems.http_error),
               (HTTPException, problems.http_error), (Exception, problems.unhandled_error)]
-    if settings.fast_path:
-        app.fast_path = FastPath(contracts, errors)
 
     async def method_not_allowed(request, exc):
         path = request.scope.get("path", "")

@@ -1,4 +1,5 @@
-"""The request path for operations whose inputs are plain, compiled once from the contracts.
+"""The request path for operations whose inputs are plain, compiled once from the contracts,
+and the request-body limit: one middleware in Connexion's stack, just before its router.
 
 Connexion spends most of a cheap request in its middleware chain: two routers over five
 mounts, an exception layer per middleware, and per-operation lookups before the handler runs.
@@ -12,10 +13,14 @@ handler with the arguments Connexion would pass.
 
 The fast path only ever says yes. Whatever it is not sure of — no token or a refused one, a
 parameter or body that does not validate, an unknown query parameter, a repeated one, a path
-two operations could match, a content type other than JSON — goes to Connexion untouched (the
-body it read is replayed), so every refusal of bad input is Connexion's own answer. Once the
-handler runs, its errors become problems through the same handlers the app registers.
-`SANDBOX_FAST_PATH=0` turns it off.
+two operations could match, a content type other than JSON — goes to Connexion untouched, so
+every refusal of bad input is Connexion's own answer. The token, the parameters and the content
+type are checked before a byte of the body is read: a request refused on those reaches
+Connexion with its body unread; one refused on its body gets the body it read replayed.
+
+`sandbox.middleware.FastPathMiddleware` serves it, inside Connexion's middleware stack just
+before its router; what a handler raises becomes a problem through the handlers the app
+registers, exactly as on the chain. `SANDBOX_FAST_PATH=0` turns it off.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
-import inspect
 import re
 import typing as t
 import urllib.parse
@@ -183,10 +187,9 @@ def _compile(contract, spec: dict, operation: dict, item_parameters: list) -> _O
 class FastPath:
     """Routes of every contract; `match` gives the fast operation for a request, or None."""
 
-    def __init__(self, contracts, error_handlers: list[tuple[type, t.Callable]]):
+    def __init__(self, contracts):
         # Path templates by segment count: (pattern, {METHOD: operation or None}).
         self._routes: dict[int, list[tuple[re.Pattern, dict]]] = {}
-        self._error_handlers = error_handlers
         self.operations: dict[str, _Operation] = {}  # the fast ones, by operationId
         for contract in contracts:
             # Connexion validates against the contract with every reference resolved: so do we.
@@ -217,35 +220,46 @@ class FastPath:
         operation = found[0].get(scope["method"])
         return (operation, found[1].groupdict()) if operation is not None else None
 
-    async def __call__(self, scope, receive, send, matched, fallback) -> None:
+    async def __call__(self, scope, receive, send, matched, fallback,
+                       length: int | None) -> None:
+        """Serve the matched operation, or hand the request to `fallback` (Connexion's router)
+        untouched; `length` is the request's Content-Length. What the handler raises goes up
+        to Connexion's ExceptionMiddleware."""
         operation, path_values = matched
-        body = None
+        if operation.body_validator is not None and not length:
+            # Connexion takes a request without a Content-Length (chunked) or with 0 for one
+            # without a body, and answers that the body is required: all ours are.
+            await fallback(scope, receive, send)
+            return
+        request = ConnexionRequest(scope, receive)
+        try:
+            kwargs = await self._prepare(operation, scope, request, path_values)
+        except Exception:  # _NotSure, or the token function's own refusal: body still unread
+            await fallback(scope, receive, send)
+            return
         if operation.body_validator is not None:
-            body = await _read_body(receive)
+            body = await _read_body(receive)  # past the body limit: PayloadTooLarge
             if body is None:
                 return  # the client left before it sent the body
             receive = _replay(body, receive)
-        request = ConnexionRequest(scope, receive)
-        try:
-            kwargs = await self._prepare(operation, scope, request, path_values, body)
-        except Exception:  # _NotSure, or the token function's own refusal
-            await fallback(scope, receive, send)
-            return
+            try:
+                document = _document(operation, body)
+            except _NotSure:
+                await fallback(scope, receive, send)
+                return
+            if operation.accepts(operation.body_name):
+                kwargs[operation.body_name] = document
         _scope.set(scope)
         _receive.set(receive)
-        try:
-            response = await operation.handler(**kwargs)
-            if not isinstance(response, Response):
-                raise TypeError(f"{operation.operation_id} answered {type(response).__name__}, "
-                                "not a Response")
-        except Exception as exc:
-            response = await self._problem(request, exc)
+        response = await operation.handler(**kwargs)
+        if not isinstance(response, Response):
+            raise TypeError(f"{operation.operation_id} answered {type(response).__name__}, "
+                            "not a Response")
         await response(scope, receive, send)
 
-    async def _prepare(self, operation: _Operation, scope, request, path_values,
-                       body: bytes | None) -> dict:
-        """The handler's arguments, as Connexion would pass them; _NotSure if Connexion
-        might answer anything but the handler's answer."""
+    async def _prepare(self, operation: _Operation, scope, request, path_values) -> dict:
+        """The handler's arguments but the body, as Connexion would pass them; _NotSure if
+        Connexion might answer anything but the handler's answer. Reads no body."""
         kwargs = {}
         context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
         _context.set(context)
@@ -298,34 +312,24 @@ class FastPath:
                     raise _NotSure
                 if param.has_default and operation.accepts(name):
                     kwargs[name] = param.default  # a scalar: nothing to copy
-        if body is not None:
-            if request.headers.get("content-type", "").split(";")[0].strip() != (
-                    "application/json"):
-                raise _NotSure
-            try:
-                document = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise _NotSure from None
-            if document is None or not operation.body_validator.is_valid(document):
-                raise _NotSure
-            if operation.accepts(operation.body_name):
-                kwargs[operation.body_name] = document
+        if operation.body_validator is not None and request.headers.get(
+                "content-type", "").split(";")[0].strip() != "application/json":
+            raise _NotSure
         for key, value in context.items():
             if operation.accepts(key):
                 kwargs[key] = value
         return kwargs
 
-    async def _problem(self, request, exc: Exception) -> Response:
-        """The problem the app's exception handlers make of `exc`, as Connexion sends it."""
-        for cls in type(exc).__mro__:
-            for handled, handler in self._error_handlers:
-                if cls is handled:
-                    answer = handler(request, exc)
-                    while inspect.isawaitable(answer):
-                        answer = await answer
-                    return Response(content=answer.body, status_code=answer.status_code,
-                                    media_type=answer.mimetype, headers=answer.headers)
-        raise exc
+
+def _document(operation: _Operation, body: bytes):
+    """The JSON body, if the operation's schema takes it; else _NotSure."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _NotSure from None
+    if document is None or not operation.body_validator.is_valid(document):
+        raise _NotSure
+    return document
 
 
 async def _read_body(receive) -> bytes | None:

@@ -43,6 +43,13 @@ def _int(name: str, raw: str) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _bytes(name: str, raw: str) -> int:
+    value = _int(name, raw)
+    if value < 1:
+        raise SettingsError(f"{name} must be a number of bytes of at least 1, got {raw!r}")
+    return value
+
+
 def _flag(name: str, raw: str) -> bool:
     if raw.lower() in ("1", "true", "yes", "on"):
         return True
@@ -67,6 +74,7 @@ class Settings:
     notify_timeout: float = 5.0  # seconds a receiver has to answer one delivery
     interbank_delay: float = 2.0  # seconds a payment to another bank stays pending
     fast_path: bool = True  # SANDBOX_FAST_PATH=0: every request through Connexion's chain
+    max_body_bytes: int = 1_048_576  # a request body above this is refused with 413
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -86,6 +94,8 @@ class Settings:
                 values[field.name] = _seconds(name, raw)
             elif field.name == "fast_path":
                 values[field.name] = _flag(name, raw)
+            elif field.name == "max_body_bytes":
+                values[field.name] = _bytes(name, raw)
             elif field.name.endswith("_dir"):
                 values[field.name] = Path(raw)
             else:
@@ -105,6 +115,9 @@ class Settings:
         if self.notify_timeout <= 0:
             raise SettingsError(
                 f"notify_timeout must be above 0 seconds, got {self.notify_timeout}")
+        if self.max_body_bytes < 1:
+            raise SettingsError(
+                f"max_body_bytes must be at least 1 byte, got {self.max_body_bytes}")
         if not self.db.startswith(("sqlite://", "postgresql://", "postgres://")):
             raise SettingsError(
                 f"db must be a sqlite:/// or postgresql:// URL, got {self.db!r}"

@@ -79,18 +79,30 @@ def cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.C
     return result
 
 
-class Server:
-    """`openbank-sandbox serve` in a subprocess on a free port."""
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
-    def __init__(self, db: str, *extra: str, env: dict | None = None):
+
+class Server:
+    """`openbank-sandbox serve` in a subprocess on a free port; with `factory`
+    ("module:function", a module in tests/), uvicorn serving the app that function makes, as
+    `serve` serves sandbox.app:create_app (the settings from SANDBOX_* variables)."""
+
+    def __init__(self, db: str, *extra: str, env: dict | None = None,
+                 factory: str | None = None):
         self.db = db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile(mode="w+")
+        if factory is None:
+            command = [sys.executable, "-m", "sandbox.cli", "serve", "--port", str(self.port),
+                       "--db", db, "--log-level", "warning", *extra]
+        else:
+            command = [sys.executable, "-m", "uvicorn", "--factory", factory,
+                       "--app-dir", TESTS_DIR, "--host", "127.0.0.1", "--port", str(self.port),
+                       "--log-level", "warning", "--lifespan", "on", *extra]
+            env = {"SANDBOX_DB": db, **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.cli", "serve", "--port", str(self.port),
-             "--db", db, "--log-level", "warning", *extra],
-            stdout=self.log, stderr=subprocess.STDOUT, text=True,
+            command, stdout=self.log, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **(env or {})},
         )
         deadline = time.monotonic() + 30
@@ -127,8 +139,9 @@ def start_server():
     """Start servers for a test: start_server(db, '--seed', '7'); all are stopped afterwards."""
     servers = []
 
-    def start(db: str, *extra: str, env: dict | None = None) -> Server:
-        server = Server(db, *extra, env=env)
+    def start(db: str, *extra: str, env: dict | None = None,
+              factory: str | None = None) -> Server:
+        server = Server(db, *extra, env=env, factory=factory)
         servers.append(server)
         return server
 

@@ -20,7 +20,7 @@ from sandbox.settings import Settings
 from sandbox.validation import validator_for
 
 CONTRACTS = load_contracts(Settings.contracts_dir)
-FAST = FastPath(CONTRACTS, []).operations
+FAST = FastPath(CONTRACTS).operations
 
 
 def cases():
