@@ -291,7 +291,7 @@ def test_a_middleware_after_routing_turns_the_fast_path_off(tmp_path, caplog, po
         app.add_middleware(Stamp, position=position)
     basic = [a for a in bank_rows(db, partner["partner_id"])[1] if a["account_class"] == "BASIC"]
     payee = next(a for a in basic if a["customer_id"] != basic[0]["customer_id"])
-    with caplog.at_level(logging.WARNING, logger="sandbox.fastpath"):
+    with caplog.at_level(logging.WARNING, logger="sandbox.middleware"):
         with app.test_client() as client:
             bearer, _ = customer_bearer(client, partner, basic[0]["customer_id"])
             balance = f"/accounts/v1/accounts/{basic[0]['account_id']}/balance"
@@ -305,7 +305,7 @@ def test_a_middleware_after_routing_turns_the_fast_path_off(tmp_path, caplog, po
                 "amount": {"amount": "1.00", "currency": "CNY"}})
             assert transfer.status_code == 201, transfer.text
             assert transfer.headers["x-stamp"] == "stamp"
-    warnings = [r.getMessage() for r in caplog.records if r.name == "sandbox.fastpath"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "sandbox.middleware"]
     assert len(warnings) == 1
     assert "fast path off" in warnings[0] and "test_fast_path.Stamp" in warnings[0]
     (layer,) = stack(app)
@@ -328,7 +328,7 @@ def test_middleware_before_routing_wraps_the_fast_path(tmp_path, caplog, monkeyp
         await route(self, scope, receive, send)
 
     monkeypatch.setattr(RoutingMiddleware, "__call__", spy)
-    with caplog.at_level(logging.WARNING, logger="sandbox.fastpath"):
+    with caplog.at_level(logging.WARNING, logger="sandbox.middleware"):
         with app.test_client() as client:
             bearer, accounts = customer_bearer(client, partner)
             routed.clear()
@@ -337,7 +337,7 @@ def test_middleware_before_routing_wraps_the_fast_path(tmp_path, caplog, monkeyp
             assert answer.status_code == 200 and routed == []  # the fast path answered
             assert answer.headers.get_list("x-stamp") == [
                 "BEFORE_ROUTING", "BEFORE_SWAGGER", "BEFORE_EXCEPTION"]
-    assert not [r for r in caplog.records if r.name == "sandbox.fastpath"]
+    assert not [r for r in caplog.records if r.name == "sandbox.middleware"]
     (layer,) = stack(app)
     assert layer.fast_path is app.fast_path
     # Outermost first: the user's, Connexion's before routing, the fast path, the router.
@@ -448,10 +448,11 @@ def test_a_body_over_the_limit_is_refused_and_nothing_is_booked(server, partner,
          413, "PAYLOAD_TOO_LARGE"),
         ("/oauth2/token", form_headers, form + b"x" * LIMIT, credentials,
          413, "PAYLOAD_TOO_LARGE"),
+        # Without a Content-Length a required body is taken as missing (sandbox.validation).
         ("/payments/v1/transfers", headers, itertools.chain([transfer], chunks(LIMIT)), None,
-         400, "INVALID_REQUEST"),
+         400, "VALIDATION_FAILED"),
         ("/oauth2/token", form_headers, itertools.chain([form], chunks(LIMIT, fill=b"x")),
-         credentials, 400, "INVALID_REQUEST"),
+         credentials, 400, "VALIDATION_FAILED"),
     ]
     with httpx.Client(base_url=server.url, timeout=60) as raw:
         for path, request_headers, body, auth, status, code in requests:

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from sandbox.app import create_app
 from sandbox.middleware import FastPathMiddleware
-from sandbox.problems import Problem
+from sandbox.refusals import Refusal
 from sandbox.settings import Settings
 from sandbox.validation import FieldJSONBodyValidator
 
@@ -64,7 +64,7 @@ def run(app, scope, receive) -> list[dict]:
 
 def assert_too_large(excinfo) -> None:
     problem = excinfo.value
-    assert isinstance(problem, Problem)
+    assert isinstance(problem, Refusal)
     assert (problem.status, problem.code) == (413, "PAYLOAD_TOO_LARGE")
 
 
@@ -104,7 +104,7 @@ async def silent_app(scope, receive, send):
 
 def test_a_content_length_over_the_limit_is_refused_unread():
     receive, given = client(b"x" * (LIMIT + 1))
-    with pytest.raises(Problem) as excinfo:
+    with pytest.raises(Refusal) as excinfo:
         run(answering_app, http_scope(length=LIMIT + 1), receive)
     assert_too_large(excinfo)
     assert given == []
@@ -121,7 +121,7 @@ def test_a_body_at_the_limit_is_served():
 @pytest.mark.parametrize("app", [json_validator_app, answering_app, silent_app])
 def test_a_chunked_body_over_the_limit_is_refused_whatever_its_reader_makes_of_it(app):
     receive, given = client(b'{"a": ', b'"123456789"}', b"never read")
-    with pytest.raises(Problem) as excinfo:
+    with pytest.raises(Refusal) as excinfo:
         run(app, http_scope(), receive)
     assert_too_large(excinfo)
     assert len(given) == 2  # read only up to the limit
@@ -159,6 +159,6 @@ def test_without_framing_headers_only_http_1_has_no_body_to_count():
     sent = run(answering_app, http_scope(chunked=False), receive)  # HTTP/1.1: no body
     assert sent[0]["status"] == 200 and len(given) == 2  # read as it came, uncounted
     receive, given = client(b"12345", b"678901")
-    with pytest.raises(Problem) as excinfo:
+    with pytest.raises(Refusal) as excinfo:
         run(answering_app, {**http_scope(chunked=False), "http_version": "2"}, receive)
     assert_too_large(excinfo)
