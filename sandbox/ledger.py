@@ -9,23 +9,23 @@ partner's bank sum to zero, always.
 
 `Books` is the accounts one decision moves money between, as loaded. Each `move` is one entry,
 applied at once: its statement lines (with each account's next seq and balance after), the
-accounts' new balances, and the usage totals the class caps read. `booking()` gives all of it,
-with the records and notifications the decision adds, as one `Booking` for the store to write
-atomically.
+accounts' new balances, and the usage totals the class caps read (`limits.tracks_usage`).
+`booking()` gives all of it, with the records and notifications the decision adds, as one
+`Booking` for the store to write atomically.
 
     facts ──decide──▶ Books.move(...) … ──▶ Booking ──store.ledger.write──▶ rows
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
+import operator
 import typing as t
 
 from sandbox.mint import IdSource
 from sandbox.money import Fen
 from sandbox.records import Account, _Record
-from sandbox.rules.limits import Usage, usage_change
+from sandbox.rules.limits import Usage, tracks_usage, usage_change
 
 CLEARING = "internal:interbank-clearing"  # money to and from other banks and merchants
 HELD = "internal:held-for-review"  # payments a risk rule holds until an operator decides
@@ -63,16 +63,16 @@ class Entry:
 def check_balanced(legs: t.Sequence[Leg]) -> None:
     """Raises UnbalancedEntry unless `legs` are two or more non-zero Fen amounts summing to
     zero in each currency."""
-    totals: collections.Counter[str] = collections.Counter()
+    totals: dict[str, int] = {}
     for leg in legs:
         if not isinstance(leg.amount, Fen) or leg.amount == 0:
             raise UnbalancedEntry(f"a leg moves a non-zero Fen amount, not {leg!r}")
-        totals[leg.currency] += leg.amount
+        totals[leg.currency] = totals.get(leg.currency, 0) + int(leg.amount)
     if len(legs) < 2 or any(totals.values()):
         raise UnbalancedEntry(f"legs do not balance: {legs!r}")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Narrative:
     """What a customer's statement says of a movement."""
 
@@ -82,7 +82,7 @@ class Narrative:
     channel: str = "online"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class StatementLine:
     account_id: str
     seq: int
@@ -99,7 +99,11 @@ class StatementLine:
     channel: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+LINE_COLUMNS = tuple(field.name for field in dataclasses.fields(StatementLine))
+line_values = operator.attrgetter(*LINE_COLUMNS)  # a line's values, as LINE_COLUMNS names them
+
+
+@dataclasses.dataclass(slots=True)
 class UsageChange:
     """Amounts to add to an account's totals for a period: a day ("2026-11-27") or a year."""
 
@@ -110,7 +114,7 @@ class UsageChange:
     non_bound_in_fen: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Save:
     """A record made (`before` is None) or changed by a booking."""
 
@@ -118,7 +122,7 @@ class Save:
     before: _Record | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Event:
     """A notification for the partner's callback, if it has one registered when written."""
 
@@ -152,6 +156,7 @@ class Booking:
 
 
 Totals = dict[tuple[str, str], tuple[int, int, int]]  # (account, period) → out, nb out, nb in
+NO_USAGE = Usage()
 
 
 @dataclasses.dataclass(slots=True)
@@ -172,7 +177,9 @@ class Books:
                  totals: Totals | None = None):
         self.ids = ids
         self._loaded = {a.account_id: a for a in accounts}
-        self._now = dict(self._loaded)
+        # Each account's balance and last seq as moves go; its record is remade when asked.
+        self._state = {a.account_id: [a.balance_fen, a.last_seq] for a in self._loaded.values()}
+        self._made = dict(self._loaded)
         self._totals: dict[tuple[str, str], list[int]] = {
             key: list(value) for key, value in (totals or {}).items()}
         self._changes: dict[tuple[str, str], list[int]] = {}
@@ -180,12 +187,20 @@ class Books:
 
     def account(self, account_id: str) -> Account:
         """The account as it stands after the moves so far."""
-        return self._now[account_id]
+        account = self._made.get(account_id)
+        if account is None:
+            balance, seq = self._state[account_id]
+            account = self._made[account_id] = self._loaded[account_id].changed(
+                balance_fen=balance, last_seq=seq)
+        return account
 
     def usage(self, account_id: str, day: str) -> Usage:
         """What the account sent and received on `day` and in its year, moves so far included."""
-        today = self._totals.get((account_id, day), (0, 0, 0))
-        year = self._totals.get((account_id, day[:4]), (0, 0, 0))
+        today = self._totals.get((account_id, day))
+        year = self._totals.get((account_id, day[:4]))
+        if today is None and year is None:
+            return NO_USAGE
+        today, year = today or (0, 0, 0), year or (0, 0, 0)
         return Usage(out_day=Fen(today[0]), out_year=Fen(year[0]),
                      non_bound_out_day=Fen(today[1]), non_bound_out_year=Fen(year[1]),
                      non_bound_in_day=Fen(today[2]), non_bound_in_year=Fen(year[2]))
@@ -205,29 +220,31 @@ class Books:
         if day is None:
             raise ValueError("a move needs its booked_at, or the day it will be stamped with")
         for leg in entry_legs:
-            if leg.ledger_account in self._now:
+            if leg.ledger_account in self._loaded:
                 if leg.ledger_account not in narratives:
                     raise ValueError(f"no statement line for {leg.ledger_account}'s leg")
             elif not leg.ledger_account.startswith("internal:"):
                 raise ValueError(f"{leg.ledger_account} is not among the accounts loaded")
         lines = []
         for leg in entry_legs:
-            account = self._now.get(leg.ledger_account)
+            account = self._loaded.get(leg.ledger_account)
             if account is None:
                 continue  # an internal account: journal only
             narrative = narratives[account.account_id]
-            balance = account.balance_fen + int(leg.amount)
-            seq = account.last_seq + 1
-            self._now[account.account_id] = dataclasses.replace(
-                account, balance_fen=balance, last_seq=seq)
+            state = self._state[account.account_id]
+            state[0] += int(leg.amount)
+            state[1] += 1
+            balance, seq = state
+            self._made.pop(account.account_id, None)
             direction = "credit" if leg.amount > 0 else "debit"
             amount = abs(int(leg.amount))
-            change = usage_change(account, direction, amount, narrative.counterparty_account)
-            for period in (day, day[:4]):
-                for book in (self._totals, self._changes):
-                    sums = book.setdefault((account.account_id, period), [0, 0, 0])
-                    for i, value in enumerate(change):
-                        sums[i] += value
+            if tracks_usage(account):
+                change = usage_change(account, direction, amount, narrative.counterparty_account)
+                for period in (day, day[:4]):
+                    for book in (self._totals, self._changes):
+                        sums = book.setdefault((account.account_id, period), [0, 0, 0])
+                        for i, value in enumerate(change):
+                            sums[i] += value
             lines.append((account.account_id, seq, direction, amount, balance, narrative))
         move = _Move(entry_legs, lines, None, movement_id, transaction_ids)
         if booked_at is not None:
@@ -265,9 +282,10 @@ class Books:
                     counterparty_name=narrative.counterparty_name,
                     counterparty_account=narrative.counterparty_account,
                     channel=narrative.channel))
-        accounts = [Save(now, None if new_accounts else self._loaded[account_id])
-                    for account_id, now in self._now.items()
-                    if new_accounts or now != self._loaded[account_id]]
+        accounts = [Save(self.account(account_id), None if new_accounts else loaded)
+                    for account_id, loaded in self._loaded.items()
+                    if new_accounts or self._state[account_id] != [loaded.balance_fen,
+                                                                   loaded.last_seq]]
         usage = [UsageChange(account_id, period, *sums)
                  for (account_id, period), sums in self._changes.items()]
         return Booking(entries=tuple(entries), lines=tuple(lines), usage=tuple(usage),

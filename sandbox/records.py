@@ -1,15 +1,18 @@
-"""Typed rows: the records handlers and rules read, one frozen dataclass per table row.
+"""Typed rows: the records handlers and rules read, one dataclass per table row.
 
 The store turns rows into these (`Account.of(row)`) and these back into rows. (Rows only the
 store and one handler touch, callbacks, notifications, codes and operators, stay plain.)
 Money columns are integer fen (`*_fen`); times are ISO 8601 text in Beijing time, as stored.
-A change to a record is a new record (`dataclasses.replace`).
+A change to a record is a new record (`changed`), never an assignment: the store writes the
+difference between the two (`changes_from`). (Not frozen: frozen dataclasses cost several
+times as much to make, and rows are made on every request.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import typing as t
 
 T = t.TypeVar("T")
@@ -28,7 +31,20 @@ class _Record:
 
     def row(self) -> dict[str, t.Any]:
         """The record as its table's row."""
-        return {name: getattr(self, name) for name in _columns(type(self))}
+        return dict(zip(_columns(type(self)), _values(type(self))(self), strict=True))
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """Its table's columns, in the order `values` gives them."""
+        return _columns(cls)
+
+    def values(self) -> tuple:
+        return _values(type(self))(self)
+
+    def changed(self: T, **changes: t.Any) -> T:
+        """This record with `changes`: a new one."""
+        return type(self)(*[changes[name] if name in changes else getattr(self, name)
+                            for name in _names(type(self))])
 
     def changes_from(self, before: _Record) -> dict[str, t.Any]:
         """The columns that differ from `before` (the same record as it was)."""
@@ -47,7 +63,12 @@ def _columns(cls: type) -> tuple[str, ...]:
     return tuple(name for name in _names(cls) if name not in cls.JOINED)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@functools.cache
+def _values(cls: type) -> t.Callable[[t.Any], tuple]:
+    return operator.attrgetter(*_columns(cls))
+
+
+@dataclasses.dataclass(slots=True)
 class Partner(_Record):
     TABLE = "partners"
     KEY = ("partner_id",)
@@ -67,7 +88,7 @@ class Partner(_Record):
         return self.redirect_uris.split()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Customer(_Record):
     TABLE = "customers"
     KEY = ("partner_id", "customer_id")
@@ -87,7 +108,7 @@ class Customer(_Record):
     external_bank: str | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Account(_Record):
     TABLE = "accounts"
     KEY = ("partner_id", "account_id")
@@ -107,7 +128,7 @@ class Account(_Record):
     last_seq: int  # the seq of its newest statement line
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Payment(_Record):
     TABLE = "payments"
     KEY = ("partner_id", "payment_id")
@@ -137,7 +158,7 @@ class Payment(_Record):
     return_movement_id: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Consent(_Record):
     """A customer's permission for a partner, read with its partner's clock offset (expiry is
     judged by the partner's clock)."""
@@ -168,7 +189,7 @@ class Consent(_Record):
         return self.account_ids.split()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Token(_Record):
     TABLE = "tokens"
     KEY = ("token_hash",)
@@ -182,7 +203,7 @@ class Token(_Record):
     expires_at: int  # Unix seconds; 0: revoked
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Controls(_Record):
     """What an operator set for a partner (subject "partner") or one of its accounts."""
 
@@ -201,7 +222,7 @@ class Controls(_Record):
     updated_at: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class RiskEvent(_Record):
     TABLE = "risk_events"
     KEY = ("partner_id", "event_id")

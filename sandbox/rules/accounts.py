@@ -26,7 +26,7 @@ from sandbox.rules.account_class import AccountClass
 PRODUCTS = {AccountClass.TYPE_II: "二类电子账户", AccountClass.TYPE_III: "三类电子账户"}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class OpeningFacts:
     person: Customer | None  # the customer with the resident id given, if any
     ordinal: int  # the partner's next account ordinal

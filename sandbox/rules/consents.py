@@ -14,7 +14,6 @@ clock) reads as EXPIRED from that moment, everywhere at once.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 from sandbox.records import Consent
@@ -178,11 +177,11 @@ def authorise(consent: Consent, *, customer_id: str, own_accounts: list[str], ap
         if not chosen:
             raise NoAccounts("The customer has none of the accounts this consent offers.")
         changes["account_ids"] = " ".join(chosen)
-    return dataclasses.replace(consent, **changes)
+    return consent.changed(**changes)
 
 
 @decides(check_transition)
 def revoke(consent: Consent, now: dt.datetime) -> Consent:
     check_transition(consent, REVOKED, now)
-    return dataclasses.replace(consent, status=REVOKED,
-                               status_updated_at=now.isoformat(timespec="microseconds"))
+    return consent.changed(status=REVOKED,
+                           status_updated_at=now.isoformat(timespec="microseconds"))

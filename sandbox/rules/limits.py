@@ -3,6 +3,8 @@
 Plain functions over account records and usage figures; each declares what it refuses with.
 The non-bound rule (a party other than the account's bound Type I account) is written here
 once: `is_bound`, which both the caps and the running usage totals (`usage_change`) use.
+Running totals are kept for the accounts whose class caps read them (`tracks_usage`); an
+operator's daily limit on another account is summed from its statement when it is set.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sandbox.rules.account_class import (
 )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Usage:
     """What an account already sent and received, today and this calendar year (Beijing)."""
 
@@ -56,12 +58,10 @@ def usage_change(account: Account, direction: str, amount: int,
     return 0, 0, 0 if bound else amount
 
 
-def needs_usage(account: Account, daily_limit_fen: int | None = None) -> bool:
-    """Whether the checks below (and an operator's daily limit) read `account`'s usage: only
-    Type II and III accounts have class caps, so without a daily limit the others' totals are
-    not loaded."""
-    return (account.account_class in (AccountClass.TYPE_II, AccountClass.TYPE_III)
-            or daily_limit_fen is not None)
+def tracks_usage(account: Account) -> bool:
+    """Whether the account keeps running totals: only Type II and III accounts have class
+    caps that read them."""
+    return account.account_class in (AccountClass.TYPE_II, AccountClass.TYPE_III)
 
 
 def balance_room(account: Account) -> Fen | None:

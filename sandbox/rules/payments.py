@@ -52,7 +52,7 @@ from sandbox.rules.risk import check_controls, check_large_amount, check_velocit
 UNKNOWN_AT_OTHER_BANK = "0000"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Order:
     """A transfer order, as the contract admitted it."""
 
@@ -65,7 +65,7 @@ class Order:
     remittance_information: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class TransferFacts:
     """What deciding an order reads, loaded (and the accounts locked) in one store call."""
 
@@ -79,7 +79,7 @@ class TransferFacts:
     recent_debits: dict[int, int] = dataclasses.field(default_factory=dict)  # by window (s)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class PaymentFacts:
     """A payment (locked), its accounts in this bank (locked), their usage totals, names."""
 
@@ -211,7 +211,7 @@ def decide_transfer(order: Order, facts: TransferFacts, *, now: dt.datetime, ids
 
 def _changed(books: Books, before: Payment, now: dt.datetime, ids: IdSource,
              event: str | None, **changes: t.Any) -> Booking:
-    payment = dataclasses.replace(before, **changes)
+    payment = before.changed(**changes)
     events = [_event(event, payment, now, ids)] if event else []
     return books.booking(saves=[Save(payment, before)], events=events, result=payment)
 

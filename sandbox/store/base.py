@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import typing as t
 
 Row = dict[str, t.Any]
@@ -85,13 +86,23 @@ class Topic:
 
 async def insert(tx: Transaction, table: str, rows: t.Sequence[Row]) -> None:
     """Rows of one shape into `table`, in one statement run for each."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    await tx.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        [tuple(row[c] for c in columns) for row in rows],
-    )
+    if rows:
+        columns = tuple(rows[0])
+        await tx.executemany(insert_sql(table, columns),
+                             [tuple(row[c] for c in columns) for row in rows])
+
+
+async def insert_records(tx: Transaction, records: t.Sequence) -> None:
+    """Records of one kind (`sandbox.records`) into their table."""
+    if records:
+        kind = type(records[0])
+        await tx.executemany(insert_sql(kind.TABLE, kind.columns()),
+                             [record.values() for record in records])
+
+
+@functools.cache
+def insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks(columns)})"
 
 
 def marks(values: t.Sized) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typing as t
 
 from sandbox.records import Consent, Token
-from sandbox.store.base import Row, Topic, insert
+from sandbox.store.base import Row, Topic, insert, insert_records
 
 _CONSENT = ("SELECT c.*, p.clock_offset_s FROM consents c JOIN partners p"
             " ON p.partner_id = c.partner_id")
@@ -18,7 +18,7 @@ _CONSENT = ("SELECT c.*, p.clock_offset_s FROM consents c JOIN partners p"
 class Consents(Topic):
     async def add(self, consent: Consent) -> None:
         async with self.db.transaction() as tx:
-            await insert(tx, "consents", [consent.row()])
+            await insert_records(tx, [consent])
 
     async def get(self, partner_id: str, consent_id: str) -> Consent | None:
         row = await self.db.fetchone(_CONSENT + " WHERE c.partner_id = ? AND c.consent_id = ?",
@@ -60,7 +60,7 @@ class Consents(Topic):
     async def add_token(self, token: Token, refresh: Row | None = None) -> None:
         """An access token, and the refresh token issued with it."""
         async with self.db.transaction() as tx:
-            await insert(tx, "tokens", [token.row()])
+            await insert_records(tx, [token])
             if refresh is not None:
                 await insert(tx, "refresh_tokens", [refresh])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sandbox.records import Account, Controls, RiskEvent
-from sandbox.store.base import DuplicateError, Row, Topic, insert
+from sandbox.store.base import DuplicateError, Row, Topic, insert, insert_records
 
 
 class Control(Topic):
@@ -43,7 +43,7 @@ class Control(Topic):
     async def add_risk_event(self, event: RiskEvent) -> None:
         """A refusal's event, kept although the order it refused was rolled back."""
         async with self.db.transaction() as tx:
-            await insert(tx, "risk_events", [event.row()])
+            await insert_records(tx, [event])
 
     async def risk_events(self, partner_id: str, *, limit: int) -> list[RiskEvent]:
         rows = await self.db.fetchall(

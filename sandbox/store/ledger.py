@@ -14,13 +14,13 @@ import itertools
 import typing as t
 
 from sandbox.bank.directory import SANDBOX_BANK_CODE
-from sandbox.ledger import Booking
+from sandbox.ledger import LINE_COLUMNS, Booking, line_values
 from sandbox.money import Fen
 from sandbox.records import Account, Controls, Customer, Payment
 from sandbox.rules.accounts import OpeningFacts
-from sandbox.rules.limits import Usage, needs_usage
+from sandbox.rules.limits import Usage, tracks_usage
 from sandbox.rules.payments import Order, PaymentFacts, TransferFacts
-from sandbox.store.base import Row, Topic, Transaction, insert, marks
+from sandbox.store.base import Row, Topic, Transaction, insert_records, insert_sql, marks
 
 _UPSERT_USAGE = (
     "INSERT INTO usage_totals (partner_id, account_id, period, out_fen, non_bound_out_fen,"
@@ -28,12 +28,13 @@ _UPSERT_USAGE = (
     " DO UPDATE SET out_fen = usage_totals.out_fen + excluded.out_fen,"
     " non_bound_out_fen = usage_totals.non_bound_out_fen + excluded.non_bound_out_fen,"
     " non_bound_in_fen = usage_totals.non_bound_in_fen + excluded.non_bound_in_fen")
-# A notification is kept only for a partner with a callback registered when it is written.
+_LEGS = insert_sql("postings", ("partner_id", "movement_id", "leg", "ledger_account",
+                               "amount_fen", "currency", "booked_at"))
+_ENTRIES = insert_sql("journal_entries", ("partner_id", "movement_id", "booked_at"))
 _NOTIFY = (
     "INSERT INTO notifications (event_id, partner_id, type, payment_id, body, status, attempts,"
     " retry_base, next_attempt_ms, lease_until_ms, created_at, created_us, delivered_at)"
-    " SELECT ?, ?, ?, ?, ?, 'pending', 0, 0, ?, 0, ?, ?, NULL"
-    " WHERE EXISTS (SELECT 1 FROM callbacks WHERE partner_id = ?)")
+    " VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?, 0, ?, ?, NULL)")
 
 
 async def write(tx: Transaction, partner_id: str, booking: Booking) -> None:
@@ -42,7 +43,7 @@ async def write(tx: Transaction, partner_id: str, booking: Booking) -> None:
     for (table, new), group in itertools.groupby(
             booking.saves, key=lambda s: (s.record.TABLE, s.before is None)):
         if new:
-            await insert(tx, table, [save.record.row() for save in group])
+            await insert_records(tx, [save.record for save in group])
             continue
         for save in group:
             changes = save.record.changes_from(save.before)
@@ -52,28 +53,27 @@ async def write(tx: Transaction, partner_id: str, booking: Booking) -> None:
                     f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in changes)}"
                     f" WHERE {' AND '.join(f'{k} = ?' for k in key)}",
                     (*changes.values(), *(getattr(save.record, k) for k in key)))
-    await insert(tx, "transactions", [{"partner_id": partner_id, **_fields(line)}
-                                      for line in booking.lines])
-    await insert(tx, "postings", [
-        {"partner_id": partner_id, "movement_id": entry.movement_id, "leg": number,
-         "ledger_account": leg.ledger_account, "amount_fen": int(leg.amount),
-         "currency": leg.currency, "booked_at": entry.booked_at}
-        for entry in booking.entries for number, leg in enumerate(entry.legs, start=1)])
-    await insert(tx, "journal_entries", [
-        {"partner_id": partner_id, "movement_id": entry.movement_id,
-         "booked_at": entry.booked_at} for entry in booking.entries])
+    if booking.lines:
+        await tx.executemany(insert_sql("transactions", ("partner_id", *LINE_COLUMNS)),
+                             [(partner_id, *line_values(line)) for line in booking.lines])
+    if booking.entries:
+        await tx.executemany(_LEGS, [
+            (partner_id, entry.movement_id, number, leg.ledger_account, int(leg.amount),
+             leg.currency, entry.booked_at)
+            for entry in booking.entries for number, leg in enumerate(entry.legs, start=1)])
+        await tx.executemany(_ENTRIES, [(partner_id, entry.movement_id, entry.booked_at)
+                                        for entry in booking.entries])
     if booking.usage:
         await tx.executemany(_UPSERT_USAGE, [
             (partner_id, u.account_id, u.period, u.out_fen, u.non_bound_out_fen,
              u.non_bound_in_fen) for u in booking.usage])
-    for event in booking.events:
-        await tx.execute(_NOTIFY, (event.event_id, partner_id, event.type, event.payment_id,
-                                   event.body, event.created_us // 1000, event.created_at,
-                                   event.created_us, partner_id))
-
-
-def _fields(line) -> dict:
-    return {name: getattr(line, name) for name in line.__slots__}
+    # A notification is kept only for a partner with a callback registered when it is written.
+    if booking.events and await tx.fetchone("SELECT 1 AS found FROM callbacks"
+                                            " WHERE partner_id = ?", (partner_id,)):
+        await tx.executemany(_NOTIFY, [
+            (event.event_id, partner_id, event.type, event.payment_id, event.body,
+             event.created_us // 1000, event.created_at, event.created_us)
+            for event in booking.events])
 
 
 class Ledger(Topic):
@@ -100,10 +100,11 @@ class Ledger(Topic):
             ids.append(creditor["account_id"])
         elif creditor.get("bank_code") == SANDBOX_BANK_CODE:
             number = creditor["account_number"]
+        by_number = "" if number is None else " OR account_number = ?"
         rows = await tx.fetchall(
             f"SELECT * FROM accounts WHERE partner_id = ? AND (account_id IN ({marks(ids)})"
-            " OR account_number = ?) ORDER BY account_id" + self.db.for_update,
-            (partner_id, *ids, number))
+            f"{by_number}) ORDER BY account_id" + self.db.for_update,
+            (partner_id, *ids, *([number] if number else [])))
         accounts = {row["account_id"]: Account.of(row) for row in rows}
         debtor = accounts.get(order.debtor_account_id)
         target = (accounts.get(creditor["account_id"]) if "account_id" in creditor
@@ -113,14 +114,19 @@ class Ledger(Topic):
                                  totals={}, names={})
         subjects = ["partner", debtor.account_id] + ([target.account_id] if target else [])
         controls = await self.controls(tx, partner_id, subjects)
-        daily_limit = controls[debtor.account_id].daily_limit_fen if (
-            debtor.account_id in controls) else None
-        wanted = [a for a, limit in ((debtor, daily_limit), (target, None))
-                  if a is not None and needs_usage(a, limit)]
         today = now.date().isoformat()
-        facts = {"totals": await self._totals(tx, partner_id, [a.account_id for a in wanted],
-                                              today),
-                 "names": await self._names(tx, partner_id, [debtor, target])}
+        totals = await self._totals(tx, partner_id, [a.account_id for a in (debtor, target)
+                                                     if a is not None and tracks_usage(a)], today)
+        limit = controls.get(debtor.account_id)
+        if limit is not None and limit.daily_limit_fen is not None and not tracks_usage(debtor):
+            # An operator's daily limit on an account without running totals: today's debits,
+            # summed from its statement.
+            row = await tx.fetchone(
+                "SELECT COALESCE(SUM(amount_fen), 0) AS out FROM transactions WHERE"
+                " partner_id = ? AND account_id = ? AND booking_date = ? AND direction = 'debit'",
+                (partner_id, debtor.account_id, today))
+            totals[(debtor.account_id, today)] = (int(row["out"]), 0, 0)
+        facts = {"totals": totals, "names": await self._names(tx, partner_id, [debtor, target])}
         if "partner" in controls:  # summed only when the operator set controls for it
             # Locked (after the accounts, always in that order): concurrent payments of the
             # partner wait here, so its daily limit holds across processes.
@@ -158,7 +164,7 @@ class Ledger(Topic):
         return PaymentFacts(
             payment_id, payment, {a.account_id: a for a in accounts},
             await self._totals(tx, partner_id,
-                               [a.account_id for a in accounts if needs_usage(a)], today),
+                               [a.account_id for a in accounts if tracks_usage(a)], today),
             await self._names(tx, partner_id, accounts))
 
     async def controls(self, tx: Transaction, partner_id: str,

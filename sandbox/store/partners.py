@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sandbox.ledger import Booking
 from sandbox.records import Partner
-from sandbox.store.base import DuplicateError, StoreError, Topic, insert
+from sandbox.store.base import DuplicateError, StoreError, Topic, insert_records
 from sandbox.store.ledger import write
 
 
@@ -39,7 +39,7 @@ class Partners(Topic):
                 (partner.name, partner.partner_id),
             ):
                 raise DuplicateError(f"a partner named {partner.name!r} exists already")
-            await insert(tx, "partners", [partner.row()])
+            await insert_records(tx, [partner])
             await write(tx, partner.partner_id, bank)
 
     async def get(self, partner_id: str) -> Partner | None:

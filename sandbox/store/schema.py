@@ -246,11 +246,11 @@ TABLES = (
 )
 
 # The journal's guards: what each refuses is in the module docstring.
-_UNBALANCED = """(SELECT COUNT(*) FROM postings WHERE partner_id = NEW.partner_id
-                   AND movement_id = NEW.movement_id) < 2
-             OR EXISTS (SELECT 1 FROM postings WHERE partner_id = NEW.partner_id
-                        AND movement_id = NEW.movement_id GROUP BY currency
-                        HAVING SUM(amount_fen) <> 0)"""
+# One pass over the entry's legs: fewer than two, or a currency whose legs do not sum to zero.
+_UNBALANCED = """(SELECT COALESCE(SUM(legs), 0) < 2 OR COALESCE(MAX(ABS(total)), 0) <> 0
+               FROM (SELECT COUNT(*) AS legs, SUM(amount_fen) AS total FROM postings
+                     WHERE partner_id = NEW.partner_id AND movement_id = NEW.movement_id
+                     GROUP BY currency) AS per_currency)"""
 _CLOSED = """EXISTS (SELECT 1 FROM journal_entries WHERE partner_id = NEW.partner_id
                         AND movement_id = NEW.movement_id)"""
 _WHOLE = _CLOSED.replace("NEW.", "OLD.")

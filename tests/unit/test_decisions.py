@@ -62,7 +62,7 @@ from sandbox.refusals import BalanceLimitExceeded, Refusal, RiskRefused, StateCo
 from sandbox.rules import account_class, consents
 from sandbox.rules.account_class import ONLINE_CLASSES, AccountClass
 from sandbox.rules.accounts import OpeningFacts, decide_opening
-from sandbox.rules.limits import is_bound, needs_usage
+from sandbox.rules.limits import is_bound, tracks_usage
 from sandbox.rules.payments import (
     UNKNOWN_AT_OTHER_BANK,
     Order,
@@ -634,10 +634,13 @@ def transfers(draw, aim: tuple | None = None) -> Call:
             if rule and rule.velocity_count and rule.velocity_window_s not in recent:
                 recent[rule.velocity_window_s] = draw(COUNTS)
         limit = rules[debtor.account_id].daily_limit_fen if debtor.account_id in rules else None
+        # What the store loads: the totals the class caps read, and today's debits of an
+        # account with an operator's daily limit.
+        read = [a for a in (debtor, target) if a is not None
+                and (tracks_usage(a) or (a is debtor and limit is not None))]
         facts = TransferFacts(
             existing=None, debtor=debtor, creditor=target, controls=rules,
-            totals=loaded_totals(figures, [a for a in (debtor, target) if a is not None
-                                           and needs_usage(a, limit if a is debtor else None)]),
+            totals=loaded_totals(figures, read),
             names=names(draw, debtor, target),
             partner_paid_today=Fen(paid_today if "partner" in rules else 0),
             recent_debits=recent)
@@ -697,7 +700,7 @@ def later_step(draw: t.Callable, favoured: str, aim: tuple | None
                      creditor_name=names_now[payee.customer_id] if payee else pick(draw, NAMES),
                      amount=amount, status=status, now=now)
     return now, PaymentFacts(record.payment_id, record, {a.account_id: a for a in present},
-                             loaded_totals(figures, [a for a in present if needs_usage(a)]),
+                             loaded_totals(figures, [a for a in present if tracks_usage(a)]),
                              names_now)
 
 
@@ -999,9 +1002,10 @@ def assert_balanced(booking: Booking, loaded: dict[str, Account], *, money_back:
             assert new.last_seq == old.last_seq + count, new
             assert dataclasses.replace(new, balance_fen=old.balance_fen,
                                        last_seq=old.last_seq) == old
-    # The usage totals grow by what the lines add: debits to out, non-bound ones apart.
+    # The usage totals grow by what the lines add: debits to out, non-bound ones apart; kept
+    # for the accounts whose class caps read them.
     expected: dict[tuple[str, str], list[int]] = collections.defaultdict(lambda: [0, 0, 0])
-    for line in lines:
+    for line in (line for line in lines if tracks_usage(loaded[line.account_id])):
         bound = is_bound(loaded[line.account_id], line.counterparty_account)
         change = ((line.amount_fen, 0 if bound else line.amount_fen, 0)
                   if line.direction == "debit" else (0, 0, 0 if bound else line.amount_fen))
