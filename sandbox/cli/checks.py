@@ -26,7 +26,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return fuzz.command(args.contract, args.base_url, headers=args.header or [],
                         junit_xml=args.junit_xml, max_examples=args.max_examples,
                         seed=args.seed, timeout=args.timeout, phases=args.phases,
-                        workers=args.workers)
+                        workers=args.workers, unsafe=args.unsafe,
+                        expect_refusals=args.expect_refusals)
 
 
 def cmd_contracts_lint(args: argparse.Namespace) -> int:

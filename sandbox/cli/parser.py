@@ -26,6 +26,13 @@ def _db_flags(parser: argparse.ArgumentParser) -> None:
                         "(env SANDBOX_PROFILE; default 'default')")
 
 
+def _at_least_one(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -108,11 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
             "types, response schemas and headers, valid data refused, invalid data accepted, "
             "authentication ignored). A 422 to schema-valid data is a business refusal, not a "
             "violation; a 400 to it is.",
+            "Only safe operations (GET, HEAD, OPTIONS, TRACE) are run unless --unsafe is given: "
+            "every other method may change the server (a POST that only reads too), so POST, "
+            "PUT, PATCH and DELETE operations are skipped, and the summary lists them. If every "
+            "secured operation refuses every schema-valid request with 401/403, the credentials "
+            "are wrong and the run tested nothing: exit 2, unless --expect-refusals. Operations "
+            "that refuse them while others accept are listed as not exercised.",
             "With --receiver, check a partner's notification receiver instead: it must "
             "acknowledge a notification signed as the sandbox signs them and its retry, and "
             "refuse unsigned, malformed, wrongly signed, tampered, stale and replayed ones.",
             "Exit status: 0 conforms, 1 violations found, 2 usage error (unreadable contract, "
-            "unreachable server)."),
+            "unreachable server, every secured operation refused the credentials)."),
         epilog="examples:\n"
         "  openbank-sandbox verify --contract accounts \\\n"
         "      --base-url http://127.0.0.1:8000/accounts/v1 \\\n"
@@ -130,15 +143,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a header sent with every request, e.g. credentials; repeat for "
                         "several")
     verify.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML report")
-    verify.add_argument("--max-examples", type=int, default=50, metavar="N",
+    verify.add_argument("--max-examples", type=_at_least_one, default=50, metavar="N",
                         help="random requests per operation in the fuzzing phase (default 50)")
     verify.add_argument("--seed", type=int, metavar="N",
                         help="fix the random choices: the same seed sends the same requests")
     verify.add_argument("--phases", default="examples,coverage,fuzzing,stateful",
                         metavar="P,...", help="which of examples,coverage,fuzzing,stateful "
                         "to run (default all)")
-    verify.add_argument("--workers", type=int, default=1, metavar="N",
+    verify.add_argument("--workers", type=_at_least_one, default=1, metavar="N",
                         help="operations tested at once (default 1)")
+    verify.add_argument("--unsafe", action="store_true",
+                        help="also run POST, PUT, PATCH and DELETE operations, which may change "
+                        "the server (default: skipped and listed)")
+    verify.add_argument("--expect-refusals", action="store_true",
+                        help="the credentials are meant to be refused: a run where every "
+                        "secured operation answers 401/403 is not an error")
     verify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="per request (default 10)")
     verify.add_argument("--receiver", metavar="URL",

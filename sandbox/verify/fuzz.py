@@ -12,14 +12,22 @@ payer has the funds or the limit allows it; 422 is how a bank says no to a well-
 (RFC 9110 §15.5.21). A 400 to a schema-valid request still is a violation: it means the server
 checks something its contract does not say.
 
+Two more keep a green run honest. Only safe operations (RFC 9110 §9.2.1: GET, HEAD, OPTIONS,
+TRACE) run unless `unsafe` is asked for: every other method may change the server under test
+(register or delete a callback, move money, redeliver events), whatever the operation is for,
+so a POST that only reads (a search, a token endpoint) is skipped too. They are taken out of
+the schema before the engine sees it, so no phase sends them, and the coverage phase's probes
+for undeclared methods send only safe methods. And a run in which every secured operation
+refused every schema-valid request for its credentials (401/403) tested nothing past the
+security layer: it is an error (exit 2, CredentialsRefused), unless the refusals are expected.
+
 Failures are printed once per (operation, check, what went wrong), each with a curl line that
-reproduces it (credentials masked), then a count by check. Exit 0 conforms, 1 violations or
-errors, 2 usage error (raised as DocumentError).
+reproduces it (credentials masked), then a count by check and what was not exercised. Exit 0
+conforms, 1 violations or errors, 2 usage error (raised as DocumentError).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from collections import Counter
@@ -29,46 +37,25 @@ import httpx
 import requests
 import schemathesis
 from schemathesis.config import ConfigError
+from schemathesis.core.result import Ok
 from schemathesis.engine import events
 from schemathesis.engine import from_schema as engine_for
 
 from sandbox.verify import documents
-from sandbox.verify.report import TestCase, write_junit
+from sandbox.verify.fuzz_outcome import Outcome, Violation, junit_cases, render
+from sandbox.verify.report import write_junit
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 # schemathesis' default for positive data, plus 422: a bank's refusal of a well-formed request.
 POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 PROBE_TIMEOUT_S = 10
+# RFC 9110 §9.2.1: methods whose semantics are read-only. Every other one is unsafe.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 
 
-@dataclasses.dataclass(frozen=True)
-class Violation:
-    operation: str
-    check: str
-    title: str
-    message: str
-    status: int | None
-    curl: str
-    phase: str
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return self.operation, self.check, self.title
-
-
-@dataclasses.dataclass
-class Outcome:
-    """What a verify run found, operation by operation."""
-
-    operations: set[str] = dataclasses.field(default_factory=set)  # labels tested
-    violations: dict[tuple[str, str, str], Violation] = dataclasses.field(default_factory=dict)
-    errors: list[str] = dataclasses.field(default_factory=list)
-    requests: int = 0
-    seconds: float = 0.0
-
-    @property
-    def conforms(self) -> bool:
-        return not self.violations and not self.errors
+class CredentialsRefused(documents.DocumentError):
+    """Every secured operation refused the run's credentials: nothing past the security layer
+    was tested. Exit 2, like a usage error, because the fix is in the command line."""
 
 
 def parse_headers(values: list[str]) -> dict[str, str]:
@@ -100,7 +87,8 @@ def check_reachable(base_url: str, timeout: float) -> None:
 
 
 def config(base_url: str, headers: dict[str, str], *, max_examples: int, seed: int | None,
-           timeout: float, phases: list[str], workers: int) -> schemathesis.Config:
+           timeout: float, phases: list[str], workers: int,
+           unsafe: bool = False) -> schemathesis.Config:
     data: dict = {
         "base-url": base_url,
         "request-timeout": timeout,
@@ -111,6 +99,10 @@ def config(base_url: str, headers: dict[str, str], *, max_examples: int, seed: i
         "checks": {"enabled": True,
                    "positive_data_acceptance": {"expected-statuses": POSITIVE_STATUSES}},
     }
+    if not unsafe:
+        # The probes for undeclared methods would otherwise POST, PUT and DELETE every path.
+        # (schemathesis sends no HEAD: the rest of the safe ones.)
+        data["phases"]["coverage"]["unexpected-methods"] = ["GET", "OPTIONS", "TRACE"]
     if headers:
         data["headers"] = headers
     if seed is not None:
@@ -118,14 +110,24 @@ def config(base_url: str, headers: dict[str, str], *, max_examples: int, seed: i
     return schemathesis.Config.from_dict(data)
 
 
-def run(document: dict, cfg: schemathesis.Config, progress: TextIO | None = None) -> Outcome:
-    """Run every enabled phase against the server; report progress as operations finish."""
+def run(document: dict, cfg: schemathesis.Config, progress: TextIO | None = None, *,
+        phases: tuple[str, ...] = PHASES, unsafe: bool = False) -> Outcome:
+    """Run every enabled phase against the server; report progress as operations finish.
+    Without `unsafe`, only the safe operations are run; the others are listed as skipped."""
     schema = schemathesis.openapi.from_dict(document, config=cfg)
-    outcome = Outcome()
+    everything = [result.ok() for result in schema.get_all_operations()
+                  if isinstance(result, Ok)]
+    if not unsafe:
+        schema = schema.include(method=list(SAFE_METHODS))
+    outcome = Outcome(secured={op.label: hint for op in everything
+                               if (hint := _credentials_header(op)) is not None},
+                      unsafe_skipped=sorted(op.label for op in everything
+                                            if not unsafe and op.method.upper()
+                                            not in SAFE_METHODS))
     started = time.monotonic()
-    total = len(list(schema.get_all_operations()))
+    total = len(everything) - len(outcome.unsafe_skipped)
     try:
-        _consume(engine_for(schema).execute(), outcome, total, progress)
+        _consume(engine_for(schema).execute(), outcome, total, progress, phases)
     except documents.DocumentError:
         raise
     except Exception as exc:  # schemathesis itself failed: say so, do not claim conformance
@@ -134,12 +136,17 @@ def run(document: dict, cfg: schemathesis.Config, progress: TextIO | None = None
     return outcome
 
 
-def _consume(stream, outcome: Outcome, total: int, progress: TextIO | None) -> None:
+def _consume(stream, outcome: Outcome, total: int, progress: TextIO | None,
+             phases: tuple[str, ...]) -> None:
     done: Counter[str] = Counter()
     for event in stream:
         if isinstance(event, events.PhaseStarted) and progress is not None \
-                and event.phase.name.value in PHASES:
+                and event.phase.name.value in phases:
+            # schemathesis starts (and at once skips) the phases it was told not to run.
             print(f"{event.phase.name.value} phase…", file=progress, flush=True)
+        elif isinstance(event, events.PhaseFinished) and progress is not None \
+                and event.phase.name.value in phases and event.status.value == "skip":
+            print("  nothing to test in this phase", file=progress, flush=True)
         elif isinstance(event, (events.ScenarioFinished, events.FuzzScenarioFinished)):
             phase = getattr(event, "phase", None)
             phase_name = phase.value if phase is not None else "fuzzing"
@@ -148,6 +155,7 @@ def _consume(stream, outcome: Outcome, total: int, progress: TextIO | None) -> N
             if event.status.value == "skip" or phase_name == "stateful":
                 continue  # stateful scenarios span operations: their failures name them
             outcome.operations.add(label)
+            outcome.seconds_by_operation[label] += event.elapsed_time
             if progress is not None and isinstance(event, events.ScenarioFinished):
                 done[phase_name] += 1
                 mark = "FAIL" if failed else "ok"
@@ -164,6 +172,15 @@ def _consume(stream, outcome: Outcome, total: int, progress: TextIO | None) -> N
 
 def _collect(recorder, phase: str, outcome: Outcome) -> bool:
     outcome.requests += len(recorder.interactions)
+    for case_id, node in recorder.cases.items():
+        interaction = recorder.interactions.get(case_id)
+        case = node.value
+        if interaction is None or interaction.response is None:
+            continue
+        if phase == "stateful":  # its steps' time goes to the operation each step calls
+            outcome.seconds_by_operation[case.operation.label] += interaction.response.elapsed
+        if case.meta is not None and case.meta.generation.mode.is_positive:
+            outcome.record_answer(case.operation.label, interaction.response.status_code)
     failed = False
     for case_id, checks in recorder.checks.items():
         interaction = recorder.interactions.get(case_id)
@@ -187,46 +204,9 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text)
 
 
-def render(outcome: Outcome, contract: str, base_url: str, out: TextIO) -> None:
-    violations = sorted(outcome.violations.values(), key=lambda v: (v.operation, v.check))
-    for number, v in enumerate(violations, 1):
-        print(f"\n{number}. {v.operation}: {v.title} [{v.check}]"
-              + (f", answered {v.status}" if v.status else ""), file=out)
-        for line in v.message.splitlines():
-            print(f"   {line}", file=out)
-        print("   reproduce:", file=out)
-        for line in v.curl.splitlines():
-            if line.strip():
-                print(f"     {line.strip()}", file=out)
-    for error in outcome.errors:
-        print(f"\nerror: {error}", file=out)
-    by_check = Counter(v.check for v in violations)
-    print(f"\n{contract} at {base_url}: {len(outcome.operations)} operations, "
-          f"{outcome.requests} requests in {outcome.seconds:.1f} s", file=out)
-    if by_check:
-        print("violations by check:", file=out)
-        for check, count in sorted(by_check.items()):
-            print(f"  {check:<36} {count}", file=out)
-    verdict = ("conforms" if outcome.conforms else
-               f"{len(violations)} violations, {len(outcome.errors)} errors")
-    print(f"result: {verdict}", file=out)
-
-
-def junit_cases(outcome: Outcome, contract: str) -> list[TestCase]:
-    cases = []
-    for label in sorted(outcome.operations | {v.operation for v in
-                                                   outcome.violations.values()}):
-        failures = tuple(
-            (f"{v.check}: {v.title}", f"{v.message}\n\nreproduce: {v.curl}")
-            for v in outcome.violations.values() if v.operation == label)
-        cases.append(TestCase(name=label, classname=contract, failures=failures))
-    for error in outcome.errors:
-        cases.append(TestCase(name="error", classname=contract, failures=((error, error),)))
-    return cases
-
-
 def command(contract: str, base_url: str, *, headers: list[str], junit_xml: str | None,
             max_examples: int, seed: int | None, timeout: float, phases: str, workers: int,
+            unsafe: bool = False, expect_refusals: bool = False,
             out: TextIO | None = None, quiet: bool = False) -> int:
     out = out or sys.stdout
     progress = None if quiet else sys.stderr
@@ -235,20 +215,44 @@ def command(contract: str, base_url: str, *, headers: list[str], junit_xml: str 
     check_reachable(base_url, timeout)
     try:
         cfg = config(base_url.rstrip("/"), header_values, max_examples=max_examples, seed=seed,
-                     timeout=timeout, phases=phase_names, workers=workers)
+                     timeout=timeout, phases=phase_names, workers=workers, unsafe=unsafe)
     except ConfigError as exc:
         raise documents.DocumentError(_first_line(str(exc))) from None
-    outcome = run(document, cfg, progress)
+    outcome = run(document, cfg, progress, phases=tuple(phase_names), unsafe=unsafe)
+    outcome.refusals_expected = expect_refusals
     render(outcome, path.name, base_url, out)
     if junit_xml:
         write_junit(junit_xml, f"verify {path.name}", junit_cases(outcome, path.stem))
+    if outcome.credentials_error and not expect_refusals:
+        out.flush()
+        raise CredentialsRefused(outcome.credentials_error)
     return 0 if outcome.conforms else 1
 
 
-def _secured_by_oauth2_only(operation) -> bool:
+def _requirements(operation) -> list[dict]:
+    """The operation's security requirements: alternatives, each naming the schemes it needs."""
     raw = operation.schema.raw_schema
-    schemes = raw.get("components", {}).get("securitySchemes", {})
-    requirements = operation.definition.raw.get("security", raw.get("security", []))
+    return operation.definition.raw.get("security", raw.get("security", [])) or []
+
+
+def _credentials_header(operation) -> str | None:
+    """The header that carries the credentials `operation` needs ("Authorization: Bearer"), or
+    None if it needs none: no requirement, or an empty alternative (anyone may call it)."""
+    requirements = _requirements(operation)
+    if not requirements or not all(requirements):
+        return None
+    schemes = operation.schema.raw_schema.get("components", {}).get("securitySchemes", {})
+    scheme = schemes.get(next(iter(requirements[0])), {})
+    if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
+        return f"{scheme.get('name')}:"
+    if scheme.get("type") == "http" and str(scheme.get("scheme")).lower() == "basic":
+        return "Authorization: Basic"
+    return "Authorization: Bearer"
+
+
+def _secured_by_oauth2_only(operation) -> bool:
+    schemes = operation.schema.raw_schema.get("components", {}).get("securitySchemes", {})
+    requirements = _requirements(operation)
     return bool(requirements) and all(
         requirement and all(schemes.get(name, {}).get("type") == "oauth2"
                             for name in requirement)

@@ -7,6 +7,8 @@ import dataclasses
 from pathlib import Path
 from xml.etree import ElementTree
 
+from sandbox.verify.documents import DocumentError
+
 
 @dataclasses.dataclass(frozen=True)
 class TestCase:
@@ -39,4 +41,12 @@ def junit_xml(suite: str, cases: list[TestCase]) -> str:
 
 
 def write_junit(path: str | Path, suite: str, cases: list[TestCase]) -> None:
-    Path(path).write_text(junit_xml(suite, cases), encoding="utf-8")
+    """Write the report, making its folder first: CI recipes name `reports/x.xml` in a fresh
+    checkout. DocumentError (one line, exit 2) if it cannot be written."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(junit_xml(suite, cases), encoding="utf-8")
+    except OSError as exc:
+        raise DocumentError(f"cannot write the JUnit report {target}: {exc.strerror or exc}"
+                            ) from None
