@@ -130,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  openbank-sandbox verify --contract accounts \\\n"
         "      --base-url http://127.0.0.1:8000/accounts/v1 \\\n"
         "      --header \"Authorization: Bearer $TOKEN\" --junit-xml verify.xml\n"
-        "  openbank-sandbox verify --contract ./openapi.yaml --base-url http://127.0.0.1:5000\n"
+        "  openbank-sandbox verify --contract ./openapi.yaml --base-url http://127.0.0.1:5000 \\\n"
+        "      --header \"Authorization: Bearer $TOKEN\" --unsafe  # writes too\n"
         "  openbank-sandbox verify --receiver http://127.0.0.1:5000/hooks/payments \\\n"
         "      --signing-secret $SECRET")
     verify.add_argument("--contract", metavar="PATH|NAME",
