@@ -187,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
             "the ledger is checked: nothing lost, nothing doubled.",
             "Without --host a sandbox is started for the run (and stopped after it). The "
             "report directory gets Locust's report.html and CSVs, and summary.json.",
-            "Exit status: 0 no failures and reconciliation ok, 1 otherwise, 2 usage error."),
+            "Exit status: 0 no failures and reconciliation ok, 1 otherwise, 2 usage error, "
+            "130 interrupted (Ctrl-C): plan.json (live tokens) removed, the report marked "
+            "partial in summary.json."),
         epilog="examples:\n"
         "  openbank-sandbox load --profile daily --calls 20000 --duration 60\n"
         "  openbank-sandbox load --profile peak --workers 2 --server-workers 2 "
