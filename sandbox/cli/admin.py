@@ -45,9 +45,9 @@ def _new_database(url: str) -> str | None:
     return os.path.abspath(path) if path != ":memory:" and not os.path.exists(path) else None
 
 
-def _say_where(database: str, new: str | None, what: str) -> None:
+def _say_if_new(new: str | None, what: str) -> None:
     if new:
-        print(f"{PROG}: note: {database} did not exist: this is a new, empty database. A server "
+        print(f"{PROG}: note: {new} did not exist: this is a new, empty database. A server "
               f"started on another database will not know this {what}; pass --db (or "
               "SANDBOX_DB) to use the one `serve` printed at start.", file=sys.stderr)
 
@@ -132,7 +132,7 @@ def cmd_partner_create(args: argparse.Namespace) -> int:
     except (PartnerError, ProfileError, StoreError) as exc:
         raise CommandError(str(exc)) from exc
     created["database"] = database
-    _say_where(database, new, "partner")
+    _say_if_new(new, "partner")
     if args.json:
         print(json.dumps(created, ensure_ascii=False))
     else:
@@ -165,7 +165,7 @@ def cmd_operator_create(args: argparse.Namespace) -> int:
     except (OperatorError, StoreError) as exc:
         raise CommandError(str(exc)) from exc
     created["database"] = database
-    _say_where(database, new, "key")
+    _say_if_new(new, "key")
     if args.json:
         print(json.dumps(created))
     else:

@@ -31,6 +31,7 @@ from sandbox.load.reconcile import reconcile
 from sandbox.settings import PROJECT_ROOT
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
+PLAN = "plan.json"  # in the report directory while a run lasts: the population's live tokens
 MASTER_PORT = 5557  # Locust's own default, for workers on other machines
 UNCAPPED = ("I", "BASIC")  # account classes without PBOC caps: payers and payees
 
@@ -276,39 +277,9 @@ def command(profile_name: str, *, calls: int | None, duration_s: float | None,
         raise UsageError(str(exc)) from None
     report_dir = Path(report)
     report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "summary.json").unlink(missing_ok=True)  # never a previous run's
     say = (lambda *a: None) if quiet else (lambda text: print(text, file=sys.stderr,
                                                                 flush=True))
-    plan_path = report_dir / "plan.json"
-    (report_dir / "summary.json").unlink(missing_ok=True)  # never a previous run's
-    started = time.monotonic()
-    try:
-        return _run(profile, host=host, users=users, workers=workers,
-                    remote_workers=remote_workers, report_dir=report_dir, plan_path=plan_path,
-                    server_workers=server_workers, db=db, seed=seed,
-                    partners_file=partners_file, operator_key=operator_key, quiet=quiet, say=say)
-    except KeyboardInterrupt:
-        return interrupted(profile, report_dir, plan_path, time.monotonic() - started)
-    finally:
-        plan_path.unlink(missing_ok=True)  # it holds live tokens, however the run ended
-
-
-def interrupted(profile: Profile, report_dir: Path, plan_path: Path, elapsed: float) -> int:
-    """Ctrl-C: the plan's live tokens go, and what Locust wrote so far is marked partial."""
-    plan_path.unlink(missing_ok=True)
-    summary = {"profile": profile.name, "interrupted": True, "complete": False,
-               "after_s": round(elapsed, 1), "note": "Interrupted (Ctrl-C): Locust's files "
-               "here cover part of the run; nothing was reconciled."}
-    (report_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    print(f"openbank-sandbox load: interrupted after {elapsed:.0f} s; removed {plan_path} (it "
-          f"held live tokens); the report in {report_dir} is partial (summary.json says "
-          "\"interrupted\": true).", file=sys.stderr, flush=True)
-    return 130
-
-
-def _run(profile: Profile, *, host: str | None, users: int, workers: int, remote_workers: int,
-         report_dir: Path, plan_path: Path, server_workers: int, db: str | None,
-         seed: int | None, partners_file: str | None, operator_key: str | None, quiet: bool,
-         say) -> int:
     if host is None:
         say(f"starting a sandbox ({server_workers} server process(es)) with "
             f"{profile.partners} partners…")
@@ -325,6 +296,7 @@ def _run(profile: Profile, *, host: str | None, users: int, workers: int, remote
         plan = {"profile": profile.to_dict(), "population": people, "calls": profile.calls,
                 "locust_workers": workers + remote_workers, "users": users,
                 "report_dir": str(report_dir)}
+        plan_path = report_dir / PLAN
         plan_path.write_text(json.dumps(plan), encoding="utf-8")
         say(f"{profile.name}: {profile.calls:,} calls over {profile.duration_s:.0f} s from "
             f"{users} users" + (f" on {workers} Locust workers" if workers else "") + f" → {url}")
@@ -338,6 +310,7 @@ def _run(profile: Profile, *, host: str | None, users: int, workers: int, remote
         say("reconciling…")
         acknowledged = json.loads((report_dir / "acknowledged.json").read_text("utf-8"))
         reconciliation = reconcile(url, people, acknowledged, key, before)
+        plan_path.unlink()  # it holds live tokens (and `cmd_load` removes it on any failure)
     summary = summarise(profile, report_dir, reconciliation, url=url, users=users,
                         workers=workers + remote_workers, wall_s=wall)
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False),
