@@ -3,6 +3,8 @@ partner's consent. Plain HTML forms (no script), so any browser or test driver c
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 
 from sandbox.records import Account, Consent, Customer
@@ -22,6 +24,24 @@ label{display:block;margin:.5rem 0}input[type=text],input[type=password]{width:1
 padding:.4rem}button{padding:.5rem 1.2rem;margin-right:.5rem}.error{color:#b91c1c}
 .hint{color:#52606d;font-size:.9rem}table{border-collapse:collapse}td{padding:.1rem .6rem}
 """
+
+
+
+def _policy() -> str:
+    """Only what the page ships: its own inline style, by hash (no 'unsafe-inline'), forms to
+    itself, and no frame around it. No form-action: the answer to the page's own form is a
+    redirect to the partner, which form-action would block."""
+    style = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+    return (f"default-src 'self'; style-src 'sha256-{style}'; frame-ancestors 'none'; "
+            "base-uri 'none'; object-src 'none'")
+
+
+#: Sent with every answer of the page, a redirect or an error too: a partner's site must not
+#: frame it to trick a customer into approving (clickjacking), and the page's address (a
+#: consent, a state, a challenge) must not leak to the partner as a Referer.
+HEADERS = {"X-Frame-Options": "DENY", "Content-Security-Policy": _policy(),
+           "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+           "Cache-Control": "no-store"}
 
 
 def _hidden(params: dict) -> str:
@@ -83,3 +103,13 @@ def pick_accounts(partner_name: str, consent: Consent, params: dict, customer: C
             '</button><button type="submit" name="decision" value="refuse" id="refuse">'
             "拒绝 Refuse</button></form>")
     return _page("确认授权 · Authorise", body)
+
+
+def refused(status: int, code: str, detail: str) -> str:
+    """A bad link, for the customer's browser: an unknown client or redirect URI is never
+    redirected (RFC 6749 §4.1.2.1), so the customer reads why here."""
+    body = (f'<div class="box"><p>这个授权链接无效 This authorisation link cannot be used.</p>'
+            f'<p class="error" id="error">{escape(detail)}</p>'
+            f'<p class="hint">{status} · <code id="code">{escape(code)}</code></p></div>'
+            '<p class="hint">请返回发起授权的应用 Go back to the app that sent you here.</p>')
+    return _page("无法授权 · Cannot authorise", body)

@@ -16,6 +16,7 @@ import orjson
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
+from sandbox import pages
 from sandbox.refusals import (
     BadRequest,
     Forbidden,
@@ -80,10 +81,28 @@ def render(refusal: Refusal, headers: dict | None = None) -> ConnexionResponse:
 # -- handlers the app registers --------------------------------------------------------------
 
 
+#: The one path a customer's browser opens: its refusals are a page for a browser.
+AUTHORISATION_PAGE = "/oauth2/authorize"
+
+
+def _for(request: ConnexionRequest, refusal: Refusal,
+         headers: dict | None = None) -> ConnexionResponse:
+    """problem+json, but an HTML page to a browser (Accept names text/html) on the
+    authorisation page; API clients, and everything else, keep the problem."""
+    if (request.url.path != AUTHORISATION_PAGE
+            or "text/html" not in request.headers.get("accept", "")):
+        return render(refusal, headers)
+    detail = body(refusal)["detail"]
+    return ConnexionResponse(status_code=refusal.status, mimetype="text/html",
+                             content_type="text/html; charset=utf-8",
+                             body=pages.refused(refusal.status, refusal.code, detail).encode(),
+                             headers={**(headers or {}), **pages.HEADERS})
+
+
 async def refused(request: ConnexionRequest, exc: Refusal) -> ConnexionResponse:
     if exc.status >= 500:
         logger.error("%r", exc)
-    return render(exc)
+    return _for(request, exc)
 
 
 async def http_error(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
@@ -96,7 +115,7 @@ async def http_error(request: ConnexionRequest, exc: HTTPException) -> Connexion
     if status >= 500:
         logger.error("%r", exc)
     refusal = kind(str(detail) if detail else None)
-    return render(refusal, getattr(exc, "headers", None))
+    return _for(request, refusal, getattr(exc, "headers", None))
 
 
 async def unhandled_error(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from pathlib import Path
 
 from sandbox.cli.base import PROG, CommandError
 from sandbox.verify.documents import DocumentError
@@ -43,8 +46,9 @@ def cmd_contracts_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from sandbox.load.run import LoadError, UsageError, command
+    from sandbox.load.run import PLAN, LoadError, UsageError, command
 
+    report, started = Path(args.report), time.monotonic()
     try:
         return command(args.profile, calls=args.calls, duration_s=args.duration,
                        host=args.host, users=args.users, workers=args.workers,
@@ -57,3 +61,21 @@ def cmd_load(args: argparse.Namespace) -> int:
         return 2
     except LoadError as exc:
         raise CommandError(str(exc)) from exc
+    except KeyboardInterrupt:
+        (report / PLAN).unlink(missing_ok=True)
+        return _interrupted(report, report / PLAN, args.profile, time.monotonic() - started)
+    finally:
+        (report / PLAN).unlink(missing_ok=True)  # it holds live tokens, however the run ended
+
+
+def _interrupted(report: Path, plan: Path, profile: str, elapsed: float) -> int:
+    """Ctrl-C on load: said plainly, and what Locust wrote so far marked partial."""
+    if report.is_dir():
+        summary = {"profile": profile, "interrupted": True, "complete": False,
+                   "after_s": round(elapsed, 1), "note": "Interrupted (Ctrl-C): Locust's files "
+                   "here cover part of the run; nothing was reconciled."}
+        (report / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    print(f"{PROG} load: interrupted after {elapsed:.0f} s; removed {plan} (it "
+          f"held live tokens); the report in {report} is partial (summary.json says "
+          '"interrupted": true).', file=sys.stderr, flush=True)
+    return 130

@@ -42,8 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    serve = commands.add_parser("serve", help="serve every contract in contracts/",
-                                description="Serve every contract in contracts/ over HTTP.")
+    serve = commands.add_parser(
+        "serve", help="serve every contract in contracts/",
+        description="Serve every contract in contracts/ over HTTP. Prints the address and the "
+        "database's absolute path at start (a relative SQLite URL is relative to the folder "
+        "serve runs in). Exit status: 0 stopped, 1 the server failed (message on stderr), "
+        "2 usage error: a bad setting, or the port in use.")
     serve.add_argument("--host", help="interface to bind (env SANDBOX_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env SANDBOX_PORT; default 8000)")
     serve.add_argument("--workers", type=int, help="server processes (env SANDBOX_WORKERS; "
@@ -100,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ReadAccounts,ReadBalances,ReadTransactions,InitiatePayments "
                        "(default: all)")
     token.add_argument("--base-url", help="the sandbox (env SANDBOX_BASE_URL; default "
-                       "http://127.0.0.1:8000)")
+                       "http://127.0.0.1:PORT, PORT from SANDBOX_PORT as for serve, or 8000)")
     token.add_argument("--json", action="store_true", help="print the result as JSON")
     token.set_defaults(handler=cmd_token)
 
@@ -203,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
             "the ledger is checked: nothing lost, nothing doubled.",
             "Without --host a sandbox is started for the run (and stopped after it). The "
             "report directory gets Locust's report.html and CSVs, and summary.json.",
-            "Exit status: 0 no failures and reconciliation ok, 1 otherwise, 2 usage error."),
+            "Exit status: 0 no failures and reconciliation ok, 1 otherwise, 2 usage error, "
+            "130 interrupted (Ctrl-C): plan.json (live tokens) removed, the report marked "
+            "partial in summary.json."),
         epilog="examples:\n"
         "  openbank-sandbox load --profile daily --calls 20000 --duration 60\n"
         "  openbank-sandbox load --profile peak --workers 2 --server-workers 2 "

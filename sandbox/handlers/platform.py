@@ -59,13 +59,15 @@ _FLOW = ("response_type", "client_id", "redirect_uri", "consent_id", "state", "c
 def _back(params: dict, error: str, description: str) -> RedirectResponse:
     return RedirectResponse(oauth.redirect_to(params["redirect_uri"], error=error,
                                               error_description=description,
-                                              state=params.get("state")), status_code=302)
+                                              state=params.get("state")), status_code=302,
+                            headers=pages.HEADERS)
 
 
 async def _page(ctx: Context, partner, consent, params: dict, error: str | None = None):
     customers = await ctx.store.bank.customers(partner.partner_id, after=0, limit=20)
     shown = [c for c in customers if c.kind == "individual"][:5]
-    return HTMLResponse(pages.sign_in(partner.name, consent, params, shown, error=error))
+    return HTMLResponse(pages.sign_in(partner.name, consent, params, shown, error=error),
+                        headers=pages.HEADERS)
 
 
 @decides(oauth.authorisation_request)
@@ -96,7 +98,7 @@ async def authorize_submit(ctx: Context, body: dict) -> Response:
         result = await oauth.code_for(ctx, consent, params["redirect_uri"], params.get("state"),
                                       params.get("code_challenge"),
                                       params.get("code_challenge_method"))
-        return RedirectResponse(result["redirect_to"], status_code=302)
+        return RedirectResponse(result["redirect_to"], status_code=302, headers=pages.HEADERS)
     customer = await oauth.sign_in(ctx, partner.partner_id, body.get("username") or "",
                                    body.get("password") or "")
     if customer is None:
@@ -110,7 +112,7 @@ async def authorize_submit(ctx: Context, body: dict) -> Response:
     expires = int(ctx.clock.timestamp()) + oauth.TICKET_TTL_S
     signed = oauth.ticket(partner, consent.consent_id, customer.customer_id, expires)
     return HTMLResponse(pages.pick_accounts(partner.name, consent, params, customer, accounts,
-                                            signed))
+                                            signed), headers=pages.HEADERS)
 
 
 async def list_contracts(ctx: Context) -> Response:

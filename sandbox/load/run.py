@@ -31,6 +31,7 @@ from sandbox.load.reconcile import reconcile
 from sandbox.settings import PROJECT_ROOT
 
 LOCUSTFILE = PROJECT_ROOT / "loadtests" / "locustfile.py"
+PLAN = "plan.json"  # in the report directory while a run lasts: the population's live tokens
 MASTER_PORT = 5557  # Locust's own default, for workers on other machines
 UNCAPPED = ("I", "BASIC")  # account classes without PBOC caps: payers and payees
 
@@ -202,6 +203,8 @@ def run_locust(url: str, plan_path: Path, report: Path, *, users: int, workers: 
     finally:
         if proc.poll() is None:
             proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(15)  # so nothing writes to the report after the command has
         for helper in helpers:
             try:
                 helper.wait(30)
@@ -274,6 +277,7 @@ def command(profile_name: str, *, calls: int | None, duration_s: float | None,
         raise UsageError(str(exc)) from None
     report_dir = Path(report)
     report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "summary.json").unlink(missing_ok=True)  # never a previous run's
     say = (lambda *a: None) if quiet else (lambda text: print(text, file=sys.stderr,
                                                                 flush=True))
     if host is None:
@@ -292,7 +296,7 @@ def command(profile_name: str, *, calls: int | None, duration_s: float | None,
         plan = {"profile": profile.to_dict(), "population": people, "calls": profile.calls,
                 "locust_workers": workers + remote_workers, "users": users,
                 "report_dir": str(report_dir)}
-        plan_path = report_dir / "plan.json"
+        plan_path = report_dir / PLAN
         plan_path.write_text(json.dumps(plan), encoding="utf-8")
         say(f"{profile.name}: {profile.calls:,} calls over {profile.duration_s:.0f} s from "
             f"{users} users" + (f" on {workers} Locust workers" if workers else "") + f" → {url}")
@@ -306,7 +310,7 @@ def command(profile_name: str, *, calls: int | None, duration_s: float | None,
         say("reconciling…")
         acknowledged = json.loads((report_dir / "acknowledged.json").read_text("utf-8"))
         reconciliation = reconcile(url, people, acknowledged, key, before)
-        plan_path.unlink()  # it holds live tokens
+        plan_path.unlink()  # it holds live tokens (and `cmd_load` removes it on any failure)
     summary = summarise(profile, report_dir, reconciliation, url=url, users=users,
                         workers=workers + remote_workers, wall_s=wall)
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False),

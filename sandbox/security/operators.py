@@ -8,7 +8,7 @@ import re
 from sandbox import mint
 from sandbox.clock import Clock
 from sandbox.refusals import InvalidOperatorKey, decides
-from sandbox.store import DuplicateError, Store
+from sandbox.store import DuplicateError, Store, database_name
 
 OPERATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -34,8 +34,15 @@ async def create_operator(store: Store, name: str, clock: Clock | None = None) -
 @decides(InvalidOperatorKey)
 async def key_info(key: str, request) -> dict:
     """Connexion's x-apikeyInfoFunc for X-Operator-Key."""
-    operator = await request.state.ctx.store.control.operator_by_key_hash(mint.digest(key))
+    ctx = request.state.ctx
+    operator = await ctx.store.control.operator_by_key_hash(mint.digest(key))
     if operator is None:
-        raise InvalidOperatorKey("X-Operator-Key is not a key this sandbox issued; create one "
-                                 "with `openbank-sandbox operator create NAME`.")
+        # A key made in another database (`operator create` run from another folder) is the
+        # usual cause. The caller may be remote: the database's name only, not its directories;
+        # `serve` printed the full path at start and `operator create` prints where it wrote.
+        raise InvalidOperatorKey(
+            f"X-Operator-Key is not a key of this server's database "
+            f"({database_name(ctx.settings.db, full=False)}, whose full path `serve` printed at "
+            "start); create one there with `openbank-sandbox operator create NAME --db URL`, "
+            "which prints the database it wrote to.")
     return {"sub": operator["operator_id"], "operator": operator["name"]}

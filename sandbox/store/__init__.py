@@ -12,7 +12,9 @@ its queries grouped by topic.
 from __future__ import annotations
 
 import contextlib
+import os
 import typing as t
+from urllib.parse import urlsplit
 
 from sandbox.store.bank import Bank
 from sandbox.store.base import (
@@ -30,7 +32,7 @@ from sandbox.store.outbox import Outbox
 from sandbox.store.partners import Partners
 
 __all__ = ["ConstraintError", "DuplicateError", "Store", "StoreError", "Transaction",
-           "open_store"]
+           "database_name", "open_store"]
 
 
 class Store:
@@ -91,3 +93,24 @@ def sqlite_path(url: str) -> str:
     if not rest.startswith("///"):
         raise StoreError(f"a SQLite URL is sqlite:///relative.db or sqlite:////abs.db, got {url!r}")
     return rest[3:]
+
+
+def database_name(url: str, *, full: bool = True) -> str:
+    """Which database a URL means, said to people. A relative SQLite URL resolves against the
+    working directory, so the same `sqlite:///sandbox.db` run from two folders is two databases:
+    `full` gives the file's absolute path (for the command line and the server's own log);
+    otherwise only the file's name, which a server may tell a remote caller without showing its
+    directories. PostgreSQL: host and database, never the user or password."""
+    if url.startswith("sqlite:"):
+        try:
+            path = sqlite_path(url)
+        except StoreError:  # opening it says what is wrong
+            return url
+        if path == ":memory:":
+            return "an in-memory SQLite database"
+        return os.path.abspath(path) if full else os.path.basename(path)
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "postgres"
+    if not full:
+        return f"PostgreSQL database {name!r}"
+    return f"PostgreSQL database {name!r} on {parts.hostname or 'localhost'}"
