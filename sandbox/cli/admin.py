@@ -34,7 +34,8 @@ async def _check_database(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = _settings(args)
+    allow = getattr(args, "callback_allow", None)
+    settings = _settings(args, callback_allow=tuple(allow) if allow else None)
     from sandbox.contracts import ContractError, load_contracts
 
     try:
@@ -47,6 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         value = getattr(settings, name)
         if value is not None:
             os.environ["SANDBOX_" + name.upper()] = str(value)
+    os.environ["SANDBOX_CALLBACK_ALLOW"] = ",".join(settings.callback_allow)
     print(
         f"{PROG} {__version__}: serving on http://{settings.host}:{settings.port} "
         f"(db {settings.db}); contracts at http://{settings.host}:{settings.port}/contracts",
