@@ -220,6 +220,27 @@ def test_a_callback_aimed_behind_the_sandbox_is_refused_and_nothing_is_stored(cl
     assert client.get("/payments/v1/callback").json() == before
 
 
+def test_a_sandbox_listening_beyond_loopback_refuses_loopback_unless_callback_allow_admits_it(
+        tmp_path, start_server):
+    loopback, private, metadata = ("http://127.0.0.1:9/hook", "http://10.1.2.3/hook",
+                                   "http://169.254.169.254/")
+    for flags, answers in (
+        ((), {loopback: 422, private: 422, metadata: 422}),
+        (("--callback-allow", "127.0.0.0/8", "--callback-allow", "10.0.0.0/8"),
+         {loopback: 200, private: 200, metadata: 422}),
+    ):
+        server = start_server(f"sqlite:///{tmp_path / f'{len(flags)}.db'}", "--host", "0.0.0.0",
+                              *flags)
+        token = get_token(server.url, create_partner(server.db, "acme"))
+        with httpx.Client(base_url=server.url,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            for url, status in answers.items():
+                response = client.put("/payments/v1/callback", json={"url": url})
+                assert response.status_code == status, (flags, url, response.text)
+                if status == 422:
+                    assert response.json()["code"] == "CALLBACK_ADDRESS_REFUSED"
+
+
 def test_a_receiver_that_redirects_fails_the_attempt_and_the_target_is_not_contacted(
         client, accounts, receivers):
     target = receivers()
