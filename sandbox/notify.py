@@ -168,7 +168,7 @@ class Dispatcher:
         except Refusal as exc:
             return None, f"not sent: {exc.detail}"[:500]
         response = await self.client.post(
-            target.pinned_url, content=body, headers={**headers, "Host": target.host_header},
+            target.pinned_url, content=body, headers={**headers, **target.headers},
             extensions=target.extensions)
         if 300 <= response.status_code < 400:
             return response.status_code, "a redirect, not followed: answer 2xx at the URL itself"

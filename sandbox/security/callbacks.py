@@ -100,9 +100,14 @@ class Target:
         return urllib.parse.urlunsplit(parts._replace(netloc=literal + port))
 
     @property
-    def host_header(self) -> str:
-        """The Host header the partner's URL would have sent."""
-        return urllib.parse.urlsplit(self.url).netloc.rpartition("@")[2]
+    def headers(self) -> dict[str, str]:
+        """The Host header the partner's URL would have sent; over TLS to a name, no keep-alive:
+        connections are pooled by address, and another name's TLS session on the same address
+        must not carry this one's request."""
+        headers = {"Host": urllib.parse.urlsplit(self.url).netloc.rpartition("@")[2]}
+        if self.extensions:
+            headers["Connection"] = "close"
+        return headers
 
     @property
     def extensions(self) -> dict:
@@ -134,15 +139,15 @@ class CallbackPolicy:
             addresses = [literal]
         else:
             if host.rstrip(".") in METADATA_NAMES:
-                raise _refused(f"{host} is a cloud metadata service's name")
+                raise _refused(f"{host}, a cloud metadata service's name", hint=False)
             addresses = await asyncio.to_thread(self._addresses, host)
         # An IPv4 address written in IPv6 (::ffff:a.b.c.d) is judged and reached as itself.
         addresses = [_unmapped(a) for a in addresses]
         for address in addresses:
             why = self.refuses(address)
             if why:
-                named = str(address) if literal is not None else f"{host} resolves to {address}"
-                raise _refused(f"{named}, {why}")
+                named = f"{host}, which resolves to {address}" if literal is None else address
+                raise _refused(f"{named}, {why}", hint="metadata" not in why)
         return Target(url=url, host=host, address=addresses[0])
 
     def refuses(self, address: Address) -> str | None:
@@ -167,10 +172,10 @@ class CallbackPolicy:
         try:
             found = self.resolve(host)
         except (OSError, UnicodeError) as exc:
-            raise _refused(f"{host} does not resolve ({exc}): the sandbox sends only to an "
-                           "address it can check") from None
+            raise _refused(f"a host that does not resolve ({host}: {exc}): the sandbox sends only "
+                           "to addresses it can check", hint=False) from None
         if not found:
-            raise _refused(f"{host} resolves to no address")
+            raise _refused(f"{host}, which resolves to no address", hint=False)
         # A link-local IPv6 address may come back with its zone ("fe80::1%eth0").
         return list(dict.fromkeys(ipaddress.ip_address(a.partition("%")[0]) for a in found))
 
@@ -269,7 +274,7 @@ def _invalid(detail: str) -> InvalidCallbackUrl:
     return InvalidCallbackUrl(detail, field="body.url")
 
 
-def _refused(detail: str) -> CallbackAddressRefused:
+def _refused(detail: str, *, hint: bool = True) -> CallbackAddressRefused:
     # The hint is for the operator, whose --callback-allow can admit any range but metadata's.
-    hint = "" if "metadata" in detail else " (the server's --callback-allow admits a range)"
-    return CallbackAddressRefused(f"Callbacks are not sent to {detail}{hint}.", field="body.url")
+    more = " (the server's --callback-allow can admit its range)" if hint else ""
+    return CallbackAddressRefused(f"Callbacks are not sent to {detail}{more}.", field="body.url")

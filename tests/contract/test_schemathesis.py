@@ -312,9 +312,10 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
         # one, nor where it points: a malformed host is refused with 422 INVALID_CALLBACK_URL,
         # and one that does not resolve (there is no DNS here) or resolves behind the sandbox
         # with 422 CALLBACK_ADDRESS_REFUSED. A loopback host, the developer's own, is accepted
-        # while the sandbox listens on loopback only, as it does here; the path is kept.
+        # while the sandbox listens on loopback only, as it does here; the path is kept, cut to
+        # the schema's maxLength.
         case.body["url"] = re.sub(r"^(https?://)[^/]*", r"\g<1>127.0.0.1:9",
-                                  str(case.body.get("url", "")))
+                                  str(case.body.get("url", "")))[:2048]
     elif label == "POST /consents" and isinstance(case.body, dict):
         # An expiry in the coming year; a transaction window in order; accounts the partner
         # has (one it has not is refused with 422 ACCOUNT_NOT_FOUND).

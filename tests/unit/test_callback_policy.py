@@ -105,9 +105,9 @@ def test_malformed_hosts_are_refused_as_invalid(url):
 
 
 def test_a_name_is_judged_by_every_address_it_resolves_to():
-    assert "inside.example.com resolves to 10.0.0.7, a private address" in refused(
+    assert "inside.example.com, which resolves to 10.0.0.7, a private address" in refused(
         "https://inside.example.com/hook")
-    assert "resolves to 192.168.1.2" in refused("https://half.example.com/hook")
+    assert "which resolves to 192.168.1.2" in refused("https://half.example.com/hook")
     assert "link-local" in refused("http://zoned.example.com/")
     assert "does not resolve" in refused("https://nowhere.example.com/hook")
 
@@ -116,11 +116,11 @@ def test_a_public_host_is_accepted_and_delivery_is_pinned_to_its_address():
     target = check("https://partner.example.com/hooks/payments?x=1")
     assert str(target.address) == PUBLIC
     assert target.pinned_url == f"https://{PUBLIC}/hooks/payments?x=1"
-    assert target.host_header == "partner.example.com"
+    assert target.headers == {"Host": "partner.example.com", "Connection": "close"}
     assert target.extensions == {"sni_hostname": "partner.example.com"}
     v6 = check("http://v6.example.com:8080/h")
     assert v6.pinned_url == "http://[2606:2800:220:1:248:1893:25c8:1946]:8080/h"
-    assert v6.host_header == "v6.example.com:8080" and v6.extensions == {}
+    assert v6.headers == {"Host": "v6.example.com:8080"} and v6.extensions == {}
     assert check(f"http://{PUBLIC}/").pinned_url == f"http://{PUBLIC}/"
     assert check("http://partner.example.com./").host == "partner.example.com."
 

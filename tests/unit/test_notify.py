@@ -261,7 +261,7 @@ def test_a_name_that_resolves_inside_by_delivery_time_is_never_contacted(tmp_pat
             [attempt] = await bench.store.outbox.deliveries([event_id])
             assert attempt["status_code"] is None
             assert attempt["error"].startswith(
-                "not sent: Callbacks are not sent to receiver.test resolves to 10.0.0.1, "
+                "not sent: Callbacks are not sent to receiver.test, which resolves to 10.0.0.1, "
                 "a private address")
 
     run(scenario())
