@@ -32,6 +32,8 @@ import orjson
 from sandbox import mint
 from sandbox.clock import Clock
 from sandbox.ledger import Event
+from sandbox.refusals import Refusal
+from sandbox.security.callbacks import CallbackPolicy
 
 if t.TYPE_CHECKING:
     from sandbox.store import Store
@@ -94,12 +96,15 @@ class Dispatcher:
     """Delivers due notifications from this process; safe to run in many processes at once."""
 
     def __init__(self, store: Store, clock: Clock, backoff: tuple[float, ...],
-                 timeout: float, client: httpx.AsyncClient | None = None, batch: int = 16):
+                 timeout: float, client: httpx.AsyncClient | None = None, batch: int = 16,
+                 policy: CallbackPolicy | None = None):
         self.store = store
         self.clock = clock
         self.backoff = backoff
         self.timeout = timeout
         self.batch = batch
+        self.policy = policy or CallbackPolicy()
+        # Redirects are never followed: a 3xx could point anywhere, past the policy.
         self.client = client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
     async def close(self) -> None:
@@ -133,8 +138,7 @@ class Dispatcher:
                 SIGNATURE_HEADER: sign(row["secret"], body, signed_at),
             }
             try:
-                response = await self.client.post(url, content=body, headers=headers)
-                status_code = response.status_code
+                status_code, error = await self._post(url, body, headers)
             except Exception as exc:  # refused, timed out, a URL no client can use: all fail
                 error = f"{type(exc).__name__}: {exc}"[:500]
         now = self.clock.timestamp()
@@ -154,3 +158,18 @@ class Dispatcher:
              "duration_ms": int((time.perf_counter() - started) * 1000)},
             status=status, next_attempt_ms=next_ms,
             delivered_at=self.clock.now().isoformat(timespec="seconds") if acknowledged else None)
+
+    async def _post(self, url: str, body: bytes, headers: dict) -> tuple[int | None, str | None]:
+        """The receiver's status and what went wrong, if anything. The URL is checked again
+        (its name may resolve elsewhere now) and the request goes to the address checked; a
+        refused address is not contacted, and its error says nothing of its ports."""
+        try:
+            target = await self.policy.check(url)
+        except Refusal as exc:
+            return None, f"not sent: {exc.detail}"[:500]
+        response = await self.client.post(
+            target.pinned_url, content=body, headers={**headers, **target.headers},
+            extensions=target.extensions)
+        if 300 <= response.status_code < 400:
+            return response.status_code, "a redirect, not followed: answer 2xx at the URL itself"
+        return response.status_code, None

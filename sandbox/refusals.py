@@ -31,7 +31,7 @@ classes they may raise (`decides`), and contracts list the codes each operation 
     │   │                        INVALID_RESIDENT_ID INVALID_CARD_NUMBER BOUND_CARD_SAME_BANK
     │   │                        FOUR_FACTOR_MISMATCH INVALID_DATE_RANGE INVALID_EXPIRY
     │   │                        INVALID_REDIRECT_URI INVALID_CALLBACK_URL ACCOUNT_NOT_OFFERED
-    │   │                        NO_ACCOUNTS
+    │   │                        NO_ACCOUNTS CALLBACK_ADDRESS_REFUSED
     │   └── RiskRefused     422  RISK_REFUSED (recorded as a risk event)
     └── InternalError       500  INTERNAL_ERROR
 
@@ -240,6 +240,14 @@ class InvalidRedirectUri(Unprocessable): code = "INVALID_REDIRECT_URI"
 class InvalidCallbackUrl(Unprocessable): code = "INVALID_CALLBACK_URL"
 class AccountNotOffered(Unprocessable): code = "ACCOUNT_NOT_OFFERED"
 class NoAccounts(Unprocessable): code = "NO_ACCOUNTS"
+
+
+class CallbackAddressRefused(Unprocessable):
+    """A well-formed callback URL whose host is, or resolves to, an address the sandbox will not
+    send to (metadata, private, link-local, ...): `sandbox.security.callbacks`. A malformed URL
+    is `InvalidCallbackUrl`."""
+
+    code = "CALLBACK_ADDRESS_REFUSED"
 
 
 class CreditorAccountNotFound(Unprocessable):

@@ -7,6 +7,7 @@ variable, the variable over the default. A value that does not parse fails at st
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from pathlib import Path
 
@@ -75,6 +76,8 @@ class Settings:
     interbank_delay: float = 2.0  # seconds a payment to another bank stays pending
     fast_path: bool = True  # SANDBOX_FAST_PATH=0: every request through Connexion's chain
     max_body_bytes: int = 1_048_576  # a request body above this is refused with 413
+    # Ranges (CIDR) callbacks may go to besides public addresses: SANDBOX_CALLBACK_ALLOW=a,b
+    callback_allow: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -96,6 +99,8 @@ class Settings:
                 values[field.name] = _flag(name, raw)
             elif field.name == "max_body_bytes":
                 values[field.name] = _bytes(name, raw)
+            elif field.name == "callback_allow":
+                values[field.name] = tuple(r.strip() for r in raw.split(",") if r.strip())
             elif field.name.endswith("_dir"):
                 values[field.name] = Path(raw)
             else:
@@ -118,6 +123,12 @@ class Settings:
         if self.max_body_bytes < 1:
             raise SettingsError(
                 f"max_body_bytes must be at least 1 byte, got {self.max_body_bytes}")
+        for cidr in self.callback_allow:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise SettingsError(f"callback_allow must be CIDR ranges such as 172.18.0.0/16, "
+                                    f"got {cidr!r}") from None
         if not self.db.startswith(("sqlite://", "postgresql://", "postgres://")):
             raise SettingsError(
                 f"db must be a sqlite:/// or postgresql:// URL, got {self.db!r}"

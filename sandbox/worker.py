@@ -10,6 +10,7 @@ import logging
 from sandbox import payments
 from sandbox.clock import Clock
 from sandbox.notify import Dispatcher
+from sandbox.security.callbacks import policy_for
 from sandbox.settings import Settings
 from sandbox.store import Store
 
@@ -23,7 +24,7 @@ class Worker:
         self.store = store
         self.clock = clock
         self.dispatcher = Dispatcher(store, clock, settings.notify_backoff,
-                                     settings.notify_timeout)
+                                     settings.notify_timeout, policy=policy_for(settings))
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 

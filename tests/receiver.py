@@ -1,8 +1,8 @@
 """A partner's callback endpoint for tests: a real Flask app on a real port, in a thread.
 
-It answers each POST with the next status of its script (then 200 for ever), records what it
-received byte for byte, and verifies signatures the way the payments contract documents it,
-with nothing from the sandbox's own code.
+It answers each POST with the next status of its script (then 200 for ever; a 3xx redirects to
+its `location`), records what it received byte for byte, and verifies signatures the way the
+payments contract documents it, with nothing from the sandbox's own code.
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ def signature_verifies(secret: str, header: str, body: bytes, tolerance: int = 3
 
 
 class Receiver:
-    def __init__(self, port: int, script: list[int] | None = None):
+    def __init__(self, port: int, script: list[int] | None = None, host: str = "127.0.0.1",
+                 location: str | None = None):
         self.port = port
-        self.url = f"http://127.0.0.1:{port}/hooks/payments"
+        self.url = f"http://{host}:{port}/hooks/payments"
         self.script = list(script or [])
         self.received: list[Received] = []
         self._lock = threading.Lock()
@@ -57,6 +58,8 @@ class Receiver:
             with self._lock:
                 status = self.script.pop(0) if self.script else 200
                 self.received.append(Received(dict(flask.request.headers), body, status))
+            if 300 <= status < 400:  # a redirect to `location`
+                return "", status, {"Location": location or "/"}
             return ("", status) if status != 200 else {"received": True}
 
         self._server = make_server("127.0.0.1", port, app, threaded=True)

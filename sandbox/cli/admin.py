@@ -74,7 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from sandbox.store import database_name
 
-    settings = _settings(args)
+    allow = getattr(args, "callback_allow", None)
+    settings = _settings(args, callback_allow=tuple(allow) if allow else None)
     _check_port(settings.host, settings.port)
     from sandbox.contracts import ContractError, load_contracts
 
@@ -88,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         value = getattr(settings, name)
         if value is not None:
             os.environ["SANDBOX_" + name.upper()] = str(value)
+    os.environ["SANDBOX_CALLBACK_ALLOW"] = ",".join(settings.callback_allow)
     print(
         f"{PROG} {__version__}: serving on http://{settings.host}:{settings.port} "
         f"(database {database_name(settings.db)}); contracts at "

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "(env SANDBOX_TOKEN_TTL; default 3600)")
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"],
                        help="(env SANDBOX_LOG_LEVEL; default info)")
+    serve.add_argument("--callback-allow", action="append", metavar="CIDR",
+                       help="also send callbacks to addresses in this range, e.g. a container "
+                       "network's 172.18.0.0/16; repeat for several (env SANDBOX_CALLBACK_ALLOW, "
+                       "comma-separated; default none: public addresses, and loopback while "
+                       "--host is loopback)")
     serve.add_argument("--no-access-log", dest="access_log", action="store_false",
                        help="do not log each request (faster under load)")
     _db_flags(serve)

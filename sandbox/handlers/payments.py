@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import urllib.parse
 
 import orjson
 from connexion import request
@@ -18,7 +17,6 @@ from sandbox.pagination import decode_cursor, page
 from sandbox.records import Payment
 from sandbox.refusals import (
     CallbackNotRegistered,
-    InvalidCallbackUrl,
     NotificationNotFound,
     PaymentNotFound,
     decides,
@@ -27,6 +25,7 @@ from sandbox.refusals import (
 from sandbox.resources import payment_resource
 from sandbox.rules import payments as rules
 from sandbox.rules.consents import require
+from sandbox.security.callbacks import CallbackPolicy, policy_for
 
 BASE_PATH = "/payments/v1"
 
@@ -91,13 +90,11 @@ async def get_callback(ctx: Context, token_info: dict) -> Response:
     return respond(_callback_resource(ctx, row))
 
 
-@decides(InvalidCallbackUrl)
+@decides(CallbackPolicy.check)
 async def register_callback(ctx: Context, token_info: dict, body: dict) -> Response:
-    try:  # the pattern admits the shape of a bracketed IPv6 host, not that it is one
-        _ = urllib.parse.urlsplit(body["url"]).port  # raises on a bad host or port
-    except ValueError as exc:
-        raise InvalidCallbackUrl(f"The URL cannot be delivered to: {exc}.",
-                                 field="body.url") from None
+    # The pattern admits the shape of a URL, not where it points: the policy refuses a malformed
+    # host and an address behind the sandbox (metadata, private, ...) before anything is kept.
+    await policy_for(ctx.settings).check(body["url"])
     row = await ctx.store.outbox.set_callback(token_info["sub"], body["url"], notify.new_secret(),
                                               ctx.clock.now().isoformat(timespec="seconds"))
     return respond(_callback_resource(ctx, row))

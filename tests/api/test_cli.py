@@ -45,7 +45,7 @@ def test_help_names_every_command():
     out = cli("--help").stdout
     assert "serve" in out and "partner" in out
     serve_help = cli("serve", "--help").stdout
-    for flag in ("--host", "--port", "--db", "--seed", "--workers"):
+    for flag in ("--host", "--port", "--db", "--seed", "--workers", "--callback-allow"):
         assert flag in serve_help
 
 
@@ -55,6 +55,9 @@ def test_help_names_every_command():
     (("serve", "--port", "70000"), {}, "port must be between"),
     (("partner", "create", "acme", "--profile", "huge"), {}, "no bank profile 'huge'"),
     (("serve", "--workers", "0"), {}, "workers must be at least 1"),
+    (("serve", "--callback-allow", "10.0.0.0/33"), {}, "callback_allow must be CIDR ranges"),
+    (("serve",), {"SANDBOX_CALLBACK_ALLOW": "172.18.0.0/16,docker"},
+     "callback_allow must be CIDR ranges such as 172.18.0.0/16, got 'docker'"),
 ))
 def test_bad_settings_fail_at_start_with_a_clear_message(tmp_path, args, env, message):
     result = cli(*args, "--db" if "--db" not in args else "--seed",

@@ -25,8 +25,8 @@ FAST = {"SANDBOX_NOTIFY_BACKOFF": "0.3,0.6,1.2", "SANDBOX_INTERBANK_DELAY": "0.5
 def receivers():
     started = []
 
-    def start(script=None, port=None) -> Receiver:
-        receiver = Receiver(port or free_port(), script)
+    def start(script=None, port=None, **options) -> Receiver:
+        receiver = Receiver(port or free_port(), script, **options)
         started.append(receiver)
         return receiver
 
@@ -201,6 +201,68 @@ def test_the_callback_registration_keeps_its_secret_and_refuses_bad_urls(client,
     payment = pay(client, debtor, {"account_id": creditor}, "1.00").json()
     assert events_of(client, payment["payment_id"]) == []
     assert register(client, "http://127.0.0.1:9/c")["signing_secret"] != first["signing_secret"]
+
+
+def test_a_callback_aimed_behind_the_sandbox_is_refused_and_nothing_is_stored(client):
+    before = register(client, "http://127.0.0.1:9/hook")
+    for url, code in (
+        ("http://169.254.169.254/latest/meta-data/", "CALLBACK_ADDRESS_REFUSED"),
+        ("http://10.0.0.1/", "CALLBACK_ADDRESS_REFUSED"),
+        ("http://[::ffff:169.254.169.254]/", "CALLBACK_ADDRESS_REFUSED"),
+        ("http://[fd00:ec2::254]/", "CALLBACK_ADDRESS_REFUSED"),
+        ("http://metadata.google.internal/computeMetadata/v1/", "CALLBACK_ADDRESS_REFUSED"),
+        ("http://0x7f000001/", "INVALID_CALLBACK_URL"),
+        ("http://2130706433:9/", "INVALID_CALLBACK_URL"),
+        ("http://a..b/", "INVALID_CALLBACK_URL"),
+    ):
+        refused = client.put("/payments/v1/callback", json={"url": url})
+        assert_problem(refused, 422, code, "body.url")
+    assert client.get("/payments/v1/callback").json() == before
+
+
+def test_a_sandbox_listening_beyond_loopback_refuses_loopback_unless_callback_allow_admits_it(
+        tmp_path, start_server):
+    loopback, private, metadata = ("http://127.0.0.1:9/hook", "http://10.1.2.3/hook",
+                                   "http://169.254.169.254/")
+    for flags, answers in (
+        ((), {loopback: 422, private: 422, metadata: 422}),
+        (("--callback-allow", "127.0.0.0/8", "--callback-allow", "10.0.0.0/8"),
+         {loopback: 200, private: 200, metadata: 422}),
+    ):
+        server = start_server(f"sqlite:///{tmp_path / f'{len(flags)}.db'}", "--host", "0.0.0.0",
+                              *flags)
+        token = get_token(server.url, create_partner(server.db, "acme"))
+        with httpx.Client(base_url=server.url,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            for url, status in answers.items():
+                response = client.put("/payments/v1/callback", json={"url": url})
+                assert response.status_code == status, (flags, url, response.text)
+                if status == 422:
+                    assert response.json()["code"] == "CALLBACK_ADDRESS_REFUSED"
+
+
+def test_a_receiver_that_redirects_fails_the_attempt_and_the_target_is_not_contacted(
+        client, accounts, receivers):
+    target = receivers()
+    redirecting = receivers(script=[302], location=target.url)
+    register(client, redirecting.url)
+    debtor, creditor = accounts["I"][0]["account_id"], accounts["I"][1]["account_id"]
+    payment = pay(client, debtor, {"account_id": creditor}, "1.00").json()
+    [event] = wait_for(lambda: events_of(client, payment["payment_id"]))
+    done = wait_for(lambda: delivered(client, event["event_id"]), what="the retry to deliver")
+    first, second = done["deliveries"]
+    assert first["status_code"] == 302 and "redirect, not followed" in first["error"]
+    assert second["status_code"] == 200  # the retry goes to the registered URL again
+    assert target.received == [] and len(redirecting.received) == 2
+
+
+def test_a_receiver_named_by_a_host_name_gets_its_host_header(client, accounts, receivers):
+    receiver = receivers(host="localhost")  # resolved from the hosts file: no DNS needed
+    register(client, receiver.url)
+    debtor, creditor = accounts["I"][0]["account_id"], accounts["I"][1]["account_id"]
+    pay(client, debtor, {"account_id": creditor}, "1.00")
+    [got] = wait_for(receiver.acknowledged, what="the notification")
+    assert got.headers["Host"] == f"localhost:{receiver.port}"
 
 
 def test_another_partners_notification_is_not_found(client, accounts, server):

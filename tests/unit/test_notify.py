@@ -17,12 +17,16 @@ from sandbox.bank import load_profile
 from sandbox.clock import Clock
 from sandbox.ledger import Booking
 from sandbox.partners import create_partner
+from sandbox.security.callbacks import CallbackPolicy
 from sandbox.store import open_store
 from sandbox.store.ledger import write
 
 SMALL = load_profile(Path(__file__).resolve().parents[2] / "fixtures", "small")
 SECRET = "whsec_" + "ab" * 24
 NOW = 1_764_216_000
+# What receiver.test resolves to: a public address (the mock transport answers; nothing is
+# contacted). There is no DNS here: every test names its resolver.
+RECEIVER_ADDRESS = "93.184.215.14"
 
 
 # -- the signature ----------------------------------------------------------------------------
@@ -68,8 +72,10 @@ def test_another_secret_or_timestamp_does_not_verify():
 class Bench:
     """A store with one partner and a callback, a clock tests move, and a scripted receiver."""
 
-    def __init__(self, tmp_path, answers, backoff=(10.0, 60.0, 300.0)):
+    def __init__(self, tmp_path, answers, backoff=(10.0, 60.0, 300.0),
+                 resolve=lambda host: [RECEIVER_ADDRESS]):
         self.tmp_path = tmp_path
+        self.resolve = resolve
         self.answers = list(answers)
         self.requests: list[httpx.Request] = []
         self.received_at: list[float] = []  # the receiver's clock at each request
@@ -89,11 +95,14 @@ class Bench:
             status = self.answers.pop(0) if self.answers else 200
             if status == 0:
                 raise httpx.ConnectError("connection refused", request=request)
+            if 300 <= status < 400:
+                return httpx.Response(status, headers={"Location": "http://10.0.0.1/inside"})
             return httpx.Response(status)
 
         self.dispatcher = notify.Dispatcher(
             self.store, self.clock, self.backoff, timeout=5,
-            client=httpx.AsyncClient(transport=httpx.MockTransport(answer)))
+            client=httpx.AsyncClient(transport=httpx.MockTransport(answer)),
+            policy=CallbackPolicy(resolve=self.resolve))
         return self
 
     async def __aexit__(self, *exc):
@@ -216,6 +225,74 @@ def test_a_url_no_client_can_use_is_a_failed_attempt_not_a_stuck_event(tmp_path)
             row = await bench.row(event_id)
             assert row["status"] == "failed" and row["lease_until_ms"] == 0
             [attempt] = await bench.store.outbox.deliveries([event_id])
-            assert attempt["status_code"] is None and "InvalidURL" in attempt["error"]
+            assert attempt["status_code"] is None
+            assert attempt["error"].startswith("not sent: The URL cannot be delivered to")
+
+    run(scenario())
+
+
+# -- where a delivery goes ----------------------------------------------------------------------
+
+def test_a_delivery_connects_to_the_address_checked_and_sends_the_partners_host(tmp_path):
+    async def scenario():
+        async with Bench(tmp_path, []) as bench:
+            url = "https://receiver.test:8443/hook?x=1"
+            await bench.store.outbox.set_callback(bench.partner_id, url, SECRET, "x")
+            event_id = await bench.event()
+            assert await bench.dispatcher.deliver_due() == 1
+            [request] = bench.requests
+            # Nothing resolves the name again between the check and the connection.
+            assert str(request.url) == f"https://{RECEIVER_ADDRESS}:8443/hook?x=1"
+            assert request.headers["host"] == "receiver.test:8443"
+            assert request.extensions["sni_hostname"] == "receiver.test"  # TLS checks the name
+            [attempt] = await bench.store.outbox.deliveries([event_id])
+            assert attempt["url"] == url  # the log shows the URL as the partner gave it
+
+    run(scenario())
+
+
+def test_a_name_that_resolves_inside_by_delivery_time_is_never_contacted(tmp_path):
+    """DNS rebinding: the name was public when registered, points at the private network now."""
+    async def scenario():
+        async with Bench(tmp_path, [], resolve=lambda host: ["10.0.0.1"]) as bench:
+            event_id = await bench.event()
+            assert await bench.dispatcher.deliver_due() == 1
+            assert bench.requests == []
+            [attempt] = await bench.store.outbox.deliveries([event_id])
+            assert attempt["status_code"] is None
+            assert attempt["error"].startswith(
+                "not sent: Callbacks are not sent to receiver.test, which resolves to 10.0.0.1, "
+                "a private address")
+
+    run(scenario())
+
+
+def test_the_log_of_a_refused_address_reads_the_same_for_an_open_and_a_closed_port(tmp_path):
+    async def scenario():
+        async with Bench(tmp_path, [0], resolve=lambda host: ["169.254.169.254"]) as bench:
+            errors = []
+            for port in (22, 9):  # on a real host: one open, one closed
+                await bench.store.outbox.set_callback(bench.partner_id,
+                                                      f"http://receiver.test:{port}/", SECRET, "x")
+                event_id = await bench.event()
+                await bench.dispatcher.deliver_due()
+                [attempt] = await bench.store.outbox.deliveries([event_id])
+                errors.append((attempt["status_code"], attempt["error"]))
+            assert bench.requests == []
+            assert errors[0] == errors[1] and errors[0][0] is None
+            assert "metadata" in errors[0][1]
+
+    run(scenario())
+
+
+def test_a_redirect_is_a_failed_attempt_and_is_not_followed(tmp_path):
+    async def scenario():
+        async with Bench(tmp_path, [302, 200]) as bench:
+            event_id = await bench.event()
+            assert await bench.dispatcher.deliver_due() == 1
+            assert [r.url.host for r in bench.requests] == [RECEIVER_ADDRESS]  # not 10.0.0.1
+            assert (await bench.row(event_id))["status"] == "pending"  # retried on the schedule
+            [attempt] = await bench.store.outbox.deliveries([event_id])
+            assert attempt["status_code"] == 302 and "redirect, not followed" in attempt["error"]
 
     run(scenario())
