@@ -183,6 +183,7 @@ class PartnerApp(FastHttpUser):
             self.payments = [payment["payment_id"], *self.payments[:9]]
             _acks.append({"request_id": request_id, "payment_id": payment["payment_id"],
                           "partner_id": self.customer["partner_id"],
+                          "customer_id": self.customer["customer_id"],
                           "amount": payment["amount"]["amount"]})
 
     def getPayment(self, flow):

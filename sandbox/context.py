@@ -39,3 +39,15 @@ class Context:
         consent = token_info.get("consent")
         now = self.clock.now_for(consent.clock_offset_s) if consent is not None else None
         return consents.require(consent, permission, now, **scope)
+
+    def live_consent(self, token_info: dict) -> Consent:
+        """The live consent behind a customer's token, whatever it permits
+        (`rules.consents.live`): a customer sees the records of its consent's accounts."""
+        consent = token_info.get("consent")
+        now = self.clock.now_for(consent.clock_offset_s) if consent is not None else None
+        return consents.live(consent, now)
+
+    @staticmethod
+    def partner_only(token_info: dict) -> None:
+        """Refused for a customer's token (`rules.consents.partner_only`)."""
+        consents.partner_only(token_info.get("consent"))

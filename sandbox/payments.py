@@ -31,13 +31,16 @@ def request_hash(body: dict) -> str:
 
 
 async def post_transfer(store: Store, clock: Clock, partner_id: str, request_id: str,
-                        body: dict, *, interbank_delay: float = 2.0) -> tuple[Payment, bool]:
+                        body: dict, *, consent_accounts: frozenset[str],
+                        interbank_delay: float = 2.0) -> tuple[Payment, bool]:
     """(payment, replayed): the payment this order made, now or on an earlier try.
-    A payment to another bank stays pending for `interbank_delay` seconds."""
+    `consent_accounts` are those of the consent the order came with. A payment to another bank
+    stays pending for `interbank_delay` seconds."""
     order = Order(partner_id=partner_id, request_id=request_id, request_hash=request_hash(body),
                   debtor_account_id=body["debtor_account_id"], creditor=body["creditor"],
                   amount=Fen.from_yuan(body["amount"]["amount"]),
-                  remittance_information=body.get("remittance_information"))
+                  remittance_information=body.get("remittance_information"),
+                  consent_accounts=consent_accounts)
     now, ids = clock.now(), IdSource.fresh()
     try:
         booking = await store.ledger.carry_out(
@@ -59,7 +62,7 @@ async def post_transfer(store: Store, clock: Clock, partner_id: str, request_id:
                     account_id=order.debtor_account_id, action="refused", amount=order.amount,
                     request_id=request_id, at=clock.now().isoformat(timespec="microseconds")))
             raise
-        return replay(existing, order.request_hash), True
+        return replay(existing, order), True
     return booking.result, booking.replayed
 
 
@@ -90,10 +93,12 @@ async def settle_payment(store: Store, clock: Clock, partner_id: str,
 
 
 async def refund_payment(store: Store, clock: Clock, partner_id: str, payment_id: str,
-                         request_id: str) -> tuple[Payment, bool]:
-    """(payment, replayed): the whole amount goes back to the debtor, once."""
+                         request_id: str, *, consent_accounts: frozenset[str]
+                         ) -> tuple[Payment, bool]:
+    """(payment, replayed): the whole amount goes back to the debtor, once, if the payee's
+    holder consented (`consent_accounts`: the accounts of the caller's consent)."""
     booking = await _step(store, clock, partner_id, payment_id, rules.decide_refund,
-                          request_id=request_id)
+                          request_id=request_id, consent_accounts=consent_accounts)
     return booking.result, booking.replayed
 
 

@@ -9,7 +9,7 @@ classes they may raise (`decides`), and contracts list the codes each operation 
     │                            INVALID_REQUEST INVALID_SCOPE INVALID_GRANT UNSUPPORTED_GRANT_TYPE
     ├── Unauthenticated     401  UNAUTHENTICATED INVALID_TOKEN TOKEN_EXPIRED TOKEN_REVOKED
     │                            CONSENT_REVOKED CONSENT_EXPIRED INVALID_CLIENT INVALID_OPERATOR_KEY
-    ├── Forbidden           403  FORBIDDEN INSUFFICIENT_SCOPE
+    ├── Forbidden           403  FORBIDDEN INSUFFICIENT_SCOPE PARTNER_TOKEN_REQUIRED
     │   └── ConsentRefusal  403  CONSENT_REQUIRED CONSENT_NOT_ACTIVE PERMISSION_NOT_GRANTED
     │                            ACCOUNT_NOT_IN_CONSENT CUSTOMER_NOT_IN_CONSENT
     │                            OUTSIDE_CONSENT_PERIOD
@@ -199,6 +199,7 @@ class InvalidOperatorKey(Unauthenticated):
 
 
 class InsufficientScope(Forbidden): code = "INSUFFICIENT_SCOPE"
+class PartnerTokenRequired(Forbidden): code = "PARTNER_TOKEN_REQUIRED"
 class ConsentRequired(ConsentRefusal): code = "CONSENT_REQUIRED"
 class ConsentNotActive(ConsentRefusal): code = "CONSENT_NOT_ACTIVE"
 class PermissionNotGranted(ConsentRefusal): code = "PERMISSION_NOT_GRANTED"

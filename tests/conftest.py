@@ -191,6 +191,20 @@ def bank_rows(db: str, partner_id: str) -> tuple[list[dict], list[dict]]:
     return asyncio.run(read())
 
 
+def payment_row(db: str, partner_id: str, payment_id: str) -> dict | None:
+    """A payment as the partner's database holds it."""
+    import asyncio
+
+    from sandbox.store import open_store
+
+    async def read():
+        async with open_store(db) as store:
+            payment = await store.ledger.payment(partner_id, payment_id)
+            return payment.row() if payment is not None else None
+
+    return asyncio.run(read())
+
+
 class EveryCustomerConsents(httpx.Auth):
     """A partner app whose customers have all consented to everything: each request carries the
     token of the customer it concerns (the account's holder, the payer), obtained through the
@@ -199,6 +213,7 @@ class EveryCustomerConsents(httpx.Auth):
 
     ACCOUNT = re.compile(r"/accounts/v1/accounts/(acc_[0-9a-f]{16})")
     CUSTOMER = re.compile(r"/accounts/v1/customers/(cus_[0-9a-f]{16})")
+    PAYMENT = re.compile(r"/payments/v1/payments/([^/]+)(/refund)?$")
 
     def __init__(self, base_url: str, db: str, partner: dict):
         self.base_url, self.db, self.partner = base_url, db, partner
@@ -220,12 +235,24 @@ class EveryCustomerConsents(httpx.Auth):
             return match[1]
         if path == "/accounts/v1/accounts" and "customer_id" in request.url.params:
             return request.url.params["customer_id"]
+        if match := self.PAYMENT.match(path):
+            # A payment is read by its payer; a refund needs the payee's say (the payer's, for
+            # a payment to another bank, which gives it back).
+            paid = payment_row(self.db, self.partner["partner_id"], match[1])
+            if paid is None:
+                return next(iter(self.holders.values()), None) or self.any_customer()
+            giver = paid["creditor_account_id"] if match[2] else None
+            return self.holder(giver or paid["debtor_account_id"])
         if path == "/payments/v1/transfers" and request.method == "POST":
             try:
                 return self.holder(json.loads(request.content)["debtor_account_id"])
             except (ValueError, KeyError, TypeError):
                 return None
         return None
+
+    def any_customer(self) -> str:
+        self.holder("")  # reads the bank
+        return next(iter(self.holders.values()))
 
     def token_for(self, customer_id: str) -> str:
         if customer_id not in self.tokens:

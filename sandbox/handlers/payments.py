@@ -18,13 +18,12 @@ from sandbox.records import Payment
 from sandbox.refusals import (
     CallbackNotRegistered,
     NotificationNotFound,
-    PaymentNotFound,
     decides,
     found,
 )
 from sandbox.resources import payment_resource
 from sandbox.rules import payments as rules
-from sandbox.rules.consents import require
+from sandbox.rules.consents import live, partner_only, require
 from sandbox.security.callbacks import CallbackPolicy, policy_for
 
 BASE_PATH = "/payments/v1"
@@ -38,26 +37,31 @@ def _answer(payment: Payment, replayed: bool, status: int) -> Response:
 
 @decides(require, rules.decide_transfer)
 async def create_transfer(ctx: Context, token_info: dict, body: dict) -> Response:
-    ctx.consent(token_info, "InitiatePayments", account_id=body["debtor_account_id"],
-                account_field="body.debtor_account_id")
+    consent = ctx.consent(token_info, "InitiatePayments", account_id=body["debtor_account_id"],
+                          account_field="body.debtor_account_id")
     payment, replayed = await payments.post_transfer(
         ctx.store, ctx.clock, token_info["sub"], request.headers["x-request-id"], body,
+        consent_accounts=frozenset(consent.account_id_list),
         interbank_delay=ctx.settings.interbank_delay)
     ctx.worker.wake()
     return _answer(payment, replayed, 201)
 
 
-@decides(PaymentNotFound)
+@decides(live, rules.seen_by)
 async def get_payment(ctx: Context, token_info: dict, payment_id: str) -> Response:
-    return respond(payment_resource(found(
-        await ctx.store.ledger.payment(token_info["sub"], payment_id), PaymentNotFound,
-        f"No payment {payment_id} for this partner.", field="path.payment_id")))
+    """A customer sees the payments of its consent's accounts, paid or received."""
+    consent = ctx.live_consent(token_info)
+    payment = await ctx.store.ledger.payment(token_info["sub"], payment_id)
+    return respond(payment_resource(rules.seen_by(payment, payment_id,
+                                                  consent.account_id_list)))
 
 
-@decides(rules.decide_refund)
+@decides(require, rules.decide_refund)
 async def refund_payment(ctx: Context, token_info: dict, payment_id: str) -> Response:
+    consent = ctx.consent(token_info, "InitiatePayments")
     payment, replayed = await payments.refund_payment(
-        ctx.store, ctx.clock, token_info["sub"], payment_id, request.headers["x-request-id"])
+        ctx.store, ctx.clock, token_info["sub"], payment_id, request.headers["x-request-id"],
+        consent_accounts=frozenset(consent.account_id_list))
     ctx.worker.wake()
     return _answer(payment, replayed, 200)
 
@@ -82,16 +86,18 @@ def _no_callback() -> CallbackNotRegistered:
                                  "with PUT /payments/v1/callback.")
 
 
-@decides(CallbackNotRegistered)
+@decides(partner_only, CallbackNotRegistered)
 async def get_callback(ctx: Context, token_info: dict) -> Response:
+    ctx.partner_only(token_info)
     row = await ctx.store.outbox.callback(token_info["sub"])
     if row is None:
         raise _no_callback()
     return respond(_callback_resource(ctx, row))
 
 
-@decides(CallbackPolicy.check)
+@decides(partner_only, CallbackPolicy.check)
 async def register_callback(ctx: Context, token_info: dict, body: dict) -> Response:
+    ctx.partner_only(token_info)
     # The pattern admits the shape of a URL, not where it points: the policy refuses a malformed
     # host and an address behind the sandbox (metadata, private, ...) before anything is kept.
     await policy_for(ctx.settings).check(body["url"])
@@ -100,8 +106,9 @@ async def register_callback(ctx: Context, token_info: dict, body: dict) -> Respo
     return respond(_callback_resource(ctx, row))
 
 
-@decides(CallbackNotRegistered)
+@decides(partner_only, CallbackNotRegistered)
 async def delete_callback(ctx: Context, token_info: dict) -> Response:
+    ctx.partner_only(token_info)
     if not await ctx.store.outbox.delete_callback(token_info["sub"]):
         raise _no_callback()
     return Response(status_code=204)
@@ -137,10 +144,11 @@ def _iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, BEIJING).isoformat(timespec="seconds")
 
 
-@decides(decode_cursor)
+@decides(partner_only, decode_cursor)
 async def list_notifications(ctx: Context, token_info: dict, limit: int = 20,
                              cursor: str | None = None, payment_id: str | None = None,
                              status: str | None = None) -> Response:
+    ctx.partner_only(token_info)
     rows = await ctx.store.outbox.notifications(
         token_info["sub"], payment_id=payment_id, status=status,
         before_us=decode_cursor(cursor), limit=limit + 1)
@@ -156,13 +164,15 @@ async def _notification(ctx: Context, partner_id: str, event_id: str) -> dict:
     return (await _with_deliveries(ctx, [row]))[0]
 
 
-@decides(_notification)
+@decides(partner_only, _notification)
 async def get_notification(ctx: Context, token_info: dict, event_id: str) -> Response:
+    ctx.partner_only(token_info)
     return respond(await _notification(ctx, token_info["sub"], event_id))
 
 
-@decides(_notification)
+@decides(partner_only, _notification)
 async def redeliver_notification(ctx: Context, token_info: dict, event_id: str) -> Response:
+    ctx.partner_only(token_info)
     if not await ctx.store.outbox.redeliver(token_info["sub"], event_id,
                                             notify.next_second_ms(ctx.clock.timestamp())):
         raise NotificationNotFound(f"No notification {event_id} for this partner.",

@@ -12,9 +12,12 @@ APIs, as an auditor outside the server would:
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 
 import httpx
+
+from sandbox.consent_client import customer_token
 
 CONCURRENCY = 32
 SHOWN = 10  # examples of each problem kept in the report
@@ -36,7 +39,7 @@ def reconcile(url: str, people: list[dict], acknowledged: dict, operator_key: st
         if len(request_ids) > 1:
             problems["payment_for_two_request_ids"].append(payment_id)
     unique = {ack["payment_id"]: ack for ack in acks}
-    tokens = _partner_tokens(url, people)
+    tokens = _customer_tokens(url, people)
     answers = asyncio.run(_read_back(url, list(unique.values()), tokens))
     for ack, (status, body) in zip(unique.values(), answers, strict=True):
         if status != 200:
@@ -74,17 +77,21 @@ def reconcile(url: str, people: list[dict], acknowledged: dict, operator_key: st
             "ledgers": ledgers, "ledger_checked": bool(operator_key)}
 
 
-def _partner_tokens(url: str, people: list[dict]) -> dict[str, str]:
-    """A client-credentials token per partner: payments are the partner's records."""
+def _payer(ack: dict) -> tuple[str, str]:
+    return ack["partner_id"], ack["customer_id"]
+
+
+def _customer_tokens(url: str, people: list[dict]) -> dict[tuple[str, str], str]:
+    """A fresh consent token per customer of the run: a payment is its payer's record, seen
+    with the payer's consent. Fresh, so the users' own token families are left alone."""
     tokens = {}
     with httpx.Client(base_url=url, timeout=30) as client:
         for person in people:
-            if person["partner_id"] in tokens:
-                continue
-            answer = client.post("/oauth2/token", data={"grant_type": "client_credentials"},
-                                 headers={"Authorization": person["basic"]})
-            answer.raise_for_status()
-            tokens[person["partner_id"]] = answer.json()["access_token"]
+            client_id, secret = base64.b64decode(
+                person["basic"].removeprefix("Basic ")).decode().split(":", 1)
+            tokens[(person["partner_id"], person["customer_id"])] = customer_token(
+                url, client_id, secret, customer_id=person["customer_id"],
+                client=client)["access_token"]
     return tokens
 
 
@@ -98,7 +105,7 @@ async def _read_back(url: str, acks: list[dict], tokens: dict[str, str]) -> list
                     try:
                         answer = await client.get(
                             f"/payments/v1/payments/{ack['payment_id']}",
-                            headers={"Authorization": f"Bearer {tokens[ack['partner_id']]}"})
+                            headers={"Authorization": f"Bearer {tokens[_payer(ack)]}"})
                         return answer.status_code, (answer.json()
                                                     if answer.status_code == 200 else None)
                     except httpx.TransportError:

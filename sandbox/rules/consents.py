@@ -28,6 +28,7 @@ from sandbox.refusals import (
     InvalidExpiry,
     NoAccounts,
     OutsideConsentPeriod,
+    PartnerTokenRequired,
     PermissionNotGranted,
     decides,
 )
@@ -119,6 +120,31 @@ def require(consent: Consent | None, permission: str, now: dt.datetime | None,
             "one.")
     covers(consent, permission, now, **scope)
     return consent
+
+
+@decides(ConsentRequired, ConsentNotActive)
+def live(consent: Consent | None, now: dt.datetime | None) -> Consent:
+    """The consent behind a customer-bound token, if it is authorised and live, whatever it
+    permits: what seeing the customer's own records (its payments) needs. Which records it
+    sees is for the caller: those of the consent's accounts."""
+    if consent is None:
+        raise ConsentRequired("This is a customer's record: use a token from the "
+                              "authorization_code grant (or `openbank-sandbox token`), not a "
+                              "client-credentials one.")
+    status = effective_status(consent, now)
+    if status != AUTHORISED:
+        raise ConsentNotActive(f"Consent {consent.consent_id} is {status}.")
+    return consent
+
+
+@decides(PartnerTokenRequired)
+def partner_only(consent: Consent | None) -> None:
+    """Partner-level configuration and logs (the callback, its delivery log) are the partner's
+    own: a customer's token, whatever its consent, cannot reach them."""
+    if consent is not None:
+        raise PartnerTokenRequired(
+            "This is the partner's own configuration: use the partner's client-credentials "
+            "token (grant_type=client_credentials), not a customer's token.")
 
 
 @decides(CustomerNotInConsent)

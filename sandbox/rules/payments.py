@@ -27,6 +27,7 @@ from sandbox.money import Fen
 from sandbox.records import Account, Controls, Payment
 from sandbox.refusals import (
     AccountNotFound,
+    AccountNotInConsent,
     AlreadyRefunded,
     AmountNotPositive,
     Conflict,
@@ -63,6 +64,8 @@ class Order:
     creditor: dict  # {"account_id"} or {"account_number", "bank_code", "name"}
     amount: Fen
     remittance_information: str | None = None
+    #: The accounts of the consent the order came with: whose payments an answer may name.
+    consent_accounts: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(slots=True)
@@ -99,14 +102,32 @@ def _settles_at_ms(now: dt.datetime, delay_s: float) -> int:
 
 
 @decides(IdempotencyConflict)
-def replay(existing: Payment, request_hash: str) -> Payment:
-    """The payment an earlier try with this request id made, if it was the same order."""
-    if existing.request_hash != request_hash:
+def replay(existing: Payment, order: Order) -> Payment:
+    """The payment an earlier try with this request id made, if it was the same order.
+    Request ids are the partner's, so the earlier try may have been another customer's: then
+    the refusal names nothing of it."""
+    if existing.debtor_account_id not in order.consent_accounts:
+        raise IdempotencyConflict(
+            f"Request id {existing.request_id!r} was used already by this partner, for an order "
+            "made under another consent; use a new id for a new order.",
+            field="header.X-Request-ID")
+    if existing.request_hash != order.request_hash:
         raise IdempotencyConflict(
             f"Request id {existing.request_id!r} was used for a different order (payment "
             f"{existing.payment_id}); use a new id for a new order.",
             field="header.X-Request-ID")
     return existing
+
+
+@decides(PaymentNotFound)
+def seen_by(payment: Payment | None, payment_id: str, accounts: t.Collection[str]) -> Payment:
+    """The payment, if a consent with these accounts may see it: one of them paid or was paid.
+    Any other payment is, to that consent, not there: the same 404 as no payment at all."""
+    if payment is None or (payment.debtor_account_id not in accounts
+                           and payment.creditor_account_id not in accounts):
+        raise PaymentNotFound(f"No payment {payment_id} for this consent's accounts.",
+                              field="path.payment_id")
+    return payment
 
 
 @decides(replay, AmountNotPositive, UnknownBank, CreditorAccountNotFound, SameAccount,
@@ -116,7 +137,7 @@ def decide_transfer(order: Order, facts: TransferFacts, *, now: dt.datetime, ids
                     interbank_delay_s: float) -> Booking:
     """The payment an order makes (or made, on an earlier try with its request id)."""
     if facts.existing is not None:
-        return Booking(result=replay(facts.existing, order.request_hash), replayed=True)
+        return Booking(result=replay(facts.existing, order), replayed=True)
     amount = order.amount
     if amount <= 0:
         raise AmountNotPositive("The amount must be more than 0.00.", field="body.amount.amount")
@@ -241,12 +262,20 @@ def decide_answer(facts: PaymentFacts, *, now: dt.datetime, ids: IdSource) -> Bo
                     return_movement_id=move.movement_id)
 
 
-@decides(PaymentNotFound, AlreadyRefunded, PaymentNotSettled, check_active, InsufficientFunds,
-         check_credit)
-def decide_refund(facts: PaymentFacts, *, request_id: str, now: dt.datetime,
-                  ids: IdSource) -> Booking:
-    """The refund; a retry with the same request id answers with it again (`replayed`)."""
-    payment = _found(facts)
+@decides(seen_by, AccountNotInConsent, AlreadyRefunded, PaymentNotSettled, check_active,
+         InsufficientFunds, check_credit)
+def decide_refund(facts: PaymentFacts, *, consent_accounts: t.Collection[str], request_id: str,
+                  now: dt.datetime, ids: IdSource) -> Booking:
+    """The refund; a retry with the same request id answers with it again (`replayed`).
+    It debits the payee's account, so it needs what any debit of it needs: the consent of its
+    holder (`consent_accounts`, the accounts of the caller's consent with InitiatePayments).
+    A payment to another bank comes back from that bank, at the payer's request."""
+    payment = seen_by(facts.payment, facts.payment_id, consent_accounts)
+    giver = payment.creditor_account_id or payment.debtor_account_id
+    if giver not in consent_accounts:
+        raise AccountNotInConsent(
+            f"A refund of {payment.payment_id} debits account {giver}: it needs a consent of "
+            "that account's holder with InitiatePayments.")
     if payment.status == "refunded":
         if payment.refund_request_id == request_id:
             return Booking(result=payment, replayed=True)

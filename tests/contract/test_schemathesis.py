@@ -113,7 +113,8 @@ def sandbox(tmp_path_factory) -> Sandbox:
         token = consent["access_token"]
         payers = [a["account_id"] for a in uncapped if a["customer_id"] == holder]
         payees = [a["account_id"] for a in uncapped if a["customer_id"] != holder]
-        payment_ids, event_ids = _payments_and_events(server.url, token, payers[0], payees[0])
+        payment_ids, event_ids = _payments_and_events(server.url, token, client_token,
+                                                        payers[0], payees[0])
         real_ids = {"customer_id": [holder],
                     "account_id": [a["account_id"] for a in accounts
                                    if a["customer_id"] == holder],
@@ -154,12 +155,15 @@ def _consents(url: str, partner: dict) -> list[str]:
     return [authorised["consent_id"], awaiting.json()["consent_id"]]
 
 
-def _payments_and_events(url: str, token: str, payer: str, payee: str):
+def _payments_and_events(url: str, token: str, client_token: str, payer: str, payee: str):
     """A few payments (one to another bank) and their notifications, for real ids to fuzz with.
-    The callback URL is a closed local port: every delivery attempt is refused, and logged."""
+    The callback URL is a closed local port: every delivery attempt is refused, and logged.
+    The callback and its log are the partner's: its client-credentials token."""
+    partner = {"Authorization": f"Bearer {client_token}"}
     with httpx.Client(base_url=url + "/payments/v1",
                       headers={"Authorization": f"Bearer {token}"}) as client:
-        client.put("/callback", json={"url": "http://127.0.0.1:9/hook"}).raise_for_status()
+        client.put("/callback", json={"url": "http://127.0.0.1:9/hook"},
+                   headers=partner).raise_for_status()
         creditors = ({"account_id": payee},
                      {"account_number": "6212269458073021579", "bank_code": "102100099996",
                       "name": "王芳"})
@@ -170,7 +174,7 @@ def _payments_and_events(url: str, token: str, payer: str, payee: str):
                                          "amount": {"amount": "1.00", "currency": "CNY"}})
             response.raise_for_status()
             payment_ids.append(response.json()["payment_id"])
-        events = client.get("/notifications").json()["items"]
+        events = client.get("/notifications", headers=partner).json()["items"]
         assert events, "no notification was queued for the seed payments"
         return payment_ids, [event["event_id"] for event in events]
 
@@ -268,6 +272,11 @@ def contract_schema(request, sandbox):
                                          config=config_for(contract, sandbox))
 
 
+# Operations of the partner itself, not of a customer: the client-credentials token.
+PARTNER_LEVEL = ("POST /account-openings", "GET /callback", "PUT /callback", "DELETE /callback",
+                 "GET /notifications", "POST /notifications")
+
+
 def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
     """Make a positive case valid under the rules no JSON Schema can express.
 
@@ -275,11 +284,12 @@ def satisfy_what_the_schema_cannot_say(case, sandbox: Sandbox) -> None:
     really be valid: a date range in order (OpenAPI 3.0 has no cross-parameter constraints),
     an applicant who exists (four factors that identify one of the partner's customers), and
     a transfer the bank can make (a payer with funds, a payee that exists).
-    Negative cases are left as generated, except that opening an account, which needs no
-    customer, always goes with the client-credentials token.
+    Negative cases are left as generated, except that what needs no customer (opening an
+    account; the partner's callback and its delivery log) always goes with the
+    client-credentials token.
     """
     label = case.operation.label
-    if label == "POST /account-openings" and "Authorization" in (case.headers or {}):
+    if label.startswith(PARTNER_LEVEL) and "Authorization" in (case.headers or {}):
         case.headers["Authorization"] = f"Bearer {sandbox.client_token}"
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return

@@ -612,7 +612,10 @@ def transfers(draw, aim: tuple | None = None) -> Call:
                   request_hash=pick(draw, ("a1", "b2")), debtor_account_id=debtor.account_id,
                   creditor=creditor, amount=Fen(0 if aim[0] == "nothing to pay" or (
                       aim[0] == "anything" and one_in(draw, 50)) else amount),
-                  remittance_information=pick(draw, NOTES))
+                  remittance_information=pick(draw, NOTES),
+                  # the payer's consent, or (a request id another customer used) another's
+                  consent_accounts=frozenset({record_id(draw, "acc") if one_in(draw, 8)
+                                              else debtor.account_id}))
     situation = aim[0] if aim[0] in ("retried", "no such debtor") else "loaded"
     if aim[0] == "anything":
         situation = ("retried" if one_in(draw, 10) else "no such debtor" if one_in(draw, 20)
@@ -716,8 +719,21 @@ def refunds(draw, aim: tuple | None = None) -> Call:
     now, facts = later_step(draw, "settled", aim)
     earlier = facts.payment and facts.payment.refund_request_id
     request_id = earlier if earlier and draw(BOOLEANS) else record_id(draw, "req")
-    return Call(decide_refund, (facts,), {"request_id": request_id, "now": now},
+    return Call(decide_refund, (facts,), {"request_id": request_id, "now": now,
+                                          "consent_accounts": whose_say(draw, facts.payment)},
                 seed=draw(SEEDS), loaded=facts.accounts)
+
+
+def whose_say(draw: t.Callable, paid: Payment | None) -> frozenset[str]:
+    """The accounts of the consent a refund comes with: mostly the payee's (the payer's, for a
+    payment to another bank), at times only the payer's, or none of the payment's."""
+    unrelated = record_id(draw, "acc")
+    if paid is None or one_in(draw, 10):
+        return frozenset({unrelated})
+    giver = paid.creditor_account_id or paid.debtor_account_id
+    if giver != paid.debtor_account_id and one_in(draw, 9):
+        return frozenset({paid.debtor_account_id, unrelated})
+    return frozenset({giver, unrelated} | ({paid.debtor_account_id} if draw(BOOLEANS) else set()))
 
 
 @st.composite
@@ -1250,7 +1266,8 @@ def test_a_cap_refusing_a_step_without_a_body_names_no_field(decision, status, r
         movement_id="mov_0000000000000002")
     facts = PaymentFacts(paid.payment_id, paid, {a.account_id: a for a in (debtor, creditor)},
                          {}, {a.customer_id: "李伟" for a in (debtor, creditor)})
-    extra = {"request_id": "r-2"} if decision is decide_refund else {"interbank_delay_s": 2.0}
+    extra = ({"request_id": "r-2", "consent_accounts": {creditor.account_id}}
+             if decision is decide_refund else {"interbank_delay_s": 2.0})
     with pytest.raises(refusal) as refused:
         decision(facts, now=dt.datetime.fromisoformat(AT), ids=IdSource(1), **extra)
     assert refused.value.code == "BALANCE_LIMIT_EXCEEDED" and refused.value.field is None
