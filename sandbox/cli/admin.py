@@ -62,6 +62,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         access_log=args.access_log,
         lifespan="on",
+        # uvicorn's httptools protocol, with the request head bounded in size and time.
+        http="sandbox.protocol:GuardedHttpToolsProtocol",
+        timeout_keep_alive=settings.keep_alive_timeout,
     )
     return 0
 

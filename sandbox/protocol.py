@@ -1,0 +1,153 @@
+"""The HTTP/1.1 protocol `serve` runs uvicorn with: uvicorn's httptools protocol, with a bound
+on a request's head (its request line and headers), in size and in time.
+
+uvicorn bounds neither with httptools: a 1 MB header was read and handed to the app, and a
+client that opened a connection and sent nothing, or a byte of its request line every few
+seconds, held the connection for ever (uvicorn's keep-alive timeout runs only between
+requests, and any byte stops it). Here:
+
+- the head must arrive in full within `SANDBOX_HEADER_TIMEOUT` seconds of the connection
+  opening or of the previous answer; else 408 and the connection closed (or, if not a byte of
+  it came, just closed, as an idle keep-alive connection is);
+- a head larger than `SANDBOX_MAX_HEADER_BYTES` (the request line and every header, counted
+  as sent) is answered 431 and the connection closed, before the app sees it. While it is
+  still arriving, the bytes received for it are counted too, so that the parser never holds
+  much more than the limit.
+
+The limits are read from the environment once per process (`serve` sets it for its workers).
+These answers come before there is a request for the app: `sandbox.problems.raw_http` writes
+them whole.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from sandbox.problems import raw_http
+from sandbox.refusals import HeadersTooLarge, Refusal, RequestTimeout
+from sandbox.settings import Settings
+
+_LINGER_S = 1.0
+
+
+@functools.cache
+def _limits() -> tuple[int, float]:
+    settings = Settings.from_env()
+    return settings.max_header_bytes, settings.header_timeout
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a head that must be small and come soon."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_head_bytes, self.head_timeout = _limits()
+        self._head_timer = None
+        self._head_open = False  # a request's first byte came, its last header has not
+        self._head_bytes = 0  # the open head's size, as the parser gives it
+        self._head_received = 0  # bytes received since the open head began (an upper bound)
+        self._refused = False
+
+    # -- the clock: from the connection or the last answer to the end of the next head --------
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._head_open:
+            self._refuse(RequestTimeout(
+                f"The request line and headers did not arrive within {self.head_timeout:g} s "
+                "(SANDBOX_HEADER_TIMEOUT)."))
+        else:
+            self.transport.close()
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and not self.pipeline:
+            self._arm()  # the next request's head; uvicorn's keep-alive timer runs as well
+
+    # -- the size ---------------------------------------------------------------------------
+
+    def _refuse(self, refusal: Refusal) -> None:
+        self._refused = True
+        self._disarm()
+        self.logger.warning("refused a request head: %s", refusal.detail)
+        self.transport.write(raw_http(refusal))
+        # A lingering close: what the client is still sending is read and dropped for a
+        # moment, so that closing with it unread (a TCP reset) does not destroy the answer
+        # before the client reads it.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(_LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
+
+    def _too_large(self) -> None:
+        self._refuse(HeadersTooLarge(
+            f"The request line and headers are larger than the {self.max_head_bytes} bytes "
+            "the sandbox accepts (SANDBOX_MAX_HEADER_BYTES)."))
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        if self._head_open and not self._refused:
+            self._head_received += len(data)
+            if self._head_received > self.max_head_bytes and not self.transport.is_closing():
+                self._too_large()
+
+    def on_message_begin(self) -> None:
+        if self._refused:
+            return
+        super().on_message_begin()
+        self._head_open = True
+        self._head_bytes = self._head_received = 0
+
+    def on_url(self, url: bytes) -> None:
+        if self._refused:
+            return
+        self._head_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._refused:
+            return
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._refused:
+            return
+        self._head_open = False
+        self._disarm()
+        if self._head_bytes > self.max_head_bytes:
+            self._too_large()
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
