@@ -138,6 +138,8 @@ class FieldParameterValidator(ParameterValidator):
                     continue
                 if is_nullable(param) and is_null(value):
                     continue
+                if isinstance(value, str) and "\x00" in value:  # %00: see `not_text`
+                    raise ValidationFailed("The text holds a NUL character.", field=field)
                 try:
                     validator_for(param.get("schema", param)).validate(value)
                 except ValidationError as error:
@@ -164,24 +166,27 @@ class _RequiredBody:
         return await super().wrap_receive(receive, scope=scope)
 
 
-def _not_unicode(document, field: str = "body") -> str | None:
-    """The field of the first text in a parsed JSON document that is not Unicode (a lone
-    surrogate, which JSON's `\\ud800` escape can make and no database or encoder takes)."""
+def not_text(document, field: str = "body") -> tuple[str, str] | None:
+    """The field of the first text in a parsed JSON document that no field may hold, and why:
+    a lone surrogate (JSON's `\\ud800` escape makes one; it is not Unicode, and no encoder
+    or database takes it) or a NUL (`\\u0000`; PostgreSQL's text refuses it)."""
     if isinstance(document, str):
+        if "\x00" in document:
+            return field, "a NUL character"
         if not document.isascii():
             try:
                 document.encode("utf-8")
             except UnicodeEncodeError:
-                return field
+                return field, "a lone surrogate, which is not Unicode"
         return None
     if isinstance(document, dict):
         for key, value in document.items():
-            found = _not_unicode(key, field) or _not_unicode(value, f"{field}.{key}")
+            found = not_text(key, field) or not_text(value, f"{field}.{key}")
             if found:
                 return found
     elif isinstance(document, list):
         for index, value in enumerate(document):
-            found = _not_unicode(value, f"{field}.{index}")
+            found = not_text(value, f"{field}.{index}")
             if found:
                 return found
     return None
@@ -198,11 +203,10 @@ class FieldJSONBodyValidator(_RequiredBody, JSONRequestBodyValidator):
         if not self._nullable and body is None:
             raise ValidationFailed("The request body must not be empty.", field="body")
         # Before the schema: a key or value that is not Unicode cannot even be shown in the
-        # schema's message. (The fast path's orjson refuses such a body: Connexion decides.)
-        field = _not_unicode(body)
-        if field is not None:
-            raise ValidationFailed("The text is not valid Unicode (a lone surrogate).",
-                                   field=field)
+        # schema's message. (The fast path leaves such a body to Connexion: `fastpath._document`.)
+        found = not_text(body)
+        if found is not None:
+            raise ValidationFailed(f"The text holds {found[1]}.", field=found[0])
         try:
             return self._validator.validate(body)
         except ValidationError as error:
@@ -249,6 +253,10 @@ class FieldFormValidator(_RequiredBody, FormDataValidator):
                 name = sorted(extra)[0]
                 raise UnknownParameter(f"Unknown form field {name!r}.", field=f"body.{name}",
                                        **_problem_members(self._schema))
+        found = not_text(body)  # %00 in a form field
+        if found is not None:
+            raise ValidationFailed(f"The text holds {found[1]}.", field=found[0],
+                                   **_problem_members(self._schema))
         try:
             self._validator.validate(body)
         except ValidationError as error:
