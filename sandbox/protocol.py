@@ -9,6 +9,8 @@ requests, and any byte stops it). Here:
 - the head must arrive in full within `SANDBOX_HEADER_TIMEOUT` seconds of the connection
   opening or of the previous answer; else 408 and the connection closed (or, if not a byte of
   it came, just closed, as an idle keep-alive connection is);
+- a body whose next bytes do not come within `SANDBOX_BODY_TIMEOUT` seconds: 408 (if the app
+  has not answered yet) and the connection closed; the app reading it sees the client gone;
 - a head larger than `SANDBOX_MAX_HEADER_BYTES` (the request line and every header, counted
   as sent) is answered 431 and the connection closed, before the app sees it. While it is
   still arriving, the bytes received for it are counted too, so that the parser never holds
@@ -33,9 +35,9 @@ _LINGER_S = 1.0
 
 
 @functools.cache
-def _limits() -> tuple[int, float]:
+def _limits() -> tuple[int, float, float]:
     settings = Settings.from_env()
-    return settings.max_header_bytes, settings.header_timeout
+    return settings.max_header_bytes, settings.header_timeout, settings.body_timeout
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -43,8 +45,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.max_head_bytes, self.head_timeout = _limits()
+        self.max_head_bytes, self.head_timeout, self.body_timeout = _limits()
         self._head_timer = None
+        self._body_timer = None
+        self._body_open = False  # a request's headers came, the end of its body has not
+        self._body_seen = 0.0  # when its body's last bytes came
         self._head_open = False  # a request's first byte came, its last header has not
         self._head_bytes = 0  # the open head's size, as the parser gives it
         self._head_received = 0  # bytes received since the open head began (an upper bound)
@@ -78,7 +83,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc) -> None:
         self._disarm()
+        if self._body_timer is not None:
+            self._body_timer.cancel()
         super().connection_lost(exc)
+
+    def _body_stalled(self) -> None:
+        """The body's timer: armed only when a read ends with the body unfinished, and moved
+        on rather than re-armed for every read that brings more of it."""
+        self._body_timer = None
+        if not self._body_open or self._refused or self.transport.is_closing():
+            return
+        idle = self.loop.time() - self._body_seen
+        if idle < self.body_timeout:
+            self._body_timer = self.loop.call_later(self.body_timeout - idle, self._body_stalled)
+            return
+        refusal = RequestTimeout(f"The request body stopped for {self.body_timeout:g} s "
+                                 "(SANDBOX_BODY_TIMEOUT).")
+        if self.cycle is not None and self.cycle.response_started:
+            self._refused = True
+            self.transport.close()  # answered already: nothing more to say
+        else:
+            self._refuse(refusal)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -90,7 +115,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, refusal: Refusal) -> None:
         self._refused = True
         self._disarm()
-        self.logger.warning("refused a request head: %s", refusal.detail)
+        self.logger.warning("refused a request: %s", refusal.detail)
         self.transport.write(raw_http(refusal))
         # A lingering close: what the client is still sending is read and dropped for a
         # moment, so that closing with it unread (a TCP reset) does not destroy the answer
@@ -110,6 +135,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         super().data_received(data)
+        if self._body_open:
+            self._body_seen = self.loop.time()
+            if self._body_timer is None:
+                self._body_timer = self.loop.call_later(self.body_timeout, self._body_stalled)
         if self._head_open and not self._refused:
             self._head_received += len(data)
             if self._head_received > self.max_head_bytes and not self.transport.is_closing():
@@ -142,6 +171,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_bytes > self.max_head_bytes:
             self._too_large()
             return
+        self._body_open = True
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -149,5 +179,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._body_open = False
         if not self._refused:
             super().on_message_complete()

@@ -78,6 +78,7 @@ class Settings:
     max_form_bytes: int = 65_536  # a form body (the token endpoint's) above this: 413
     max_header_bytes: int = 16_384  # a request line and headers above this: 431
     header_timeout: float = 10.0  # seconds a request's line and headers may take to arrive
+    body_timeout: float = 10.0  # seconds a request's body may stop before the next bytes
     keep_alive_timeout: float = 5.0  # seconds an idle connection is kept between requests
 
     @classmethod
@@ -95,7 +96,7 @@ class Settings:
             elif field.name == "notify_backoff":
                 values[field.name] = _schedule(name, raw)
             elif field.name in ("notify_timeout", "interbank_delay", "header_timeout",
-                                "keep_alive_timeout"):
+                                "body_timeout", "keep_alive_timeout"):
                 values[field.name] = _seconds(name, raw)
             elif field.name == "fast_path":
                 values[field.name] = _flag(name, raw)
@@ -123,7 +124,7 @@ class Settings:
         for name in ("max_body_bytes", "max_form_bytes", "max_header_bytes"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1 byte, got {getattr(self, name)}")
-        for name in ("header_timeout", "keep_alive_timeout"):
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be above 0 seconds, got {getattr(self, name)}")
         if not self.db.startswith(("sqlite://", "postgresql://", "postgres://")):

@@ -3,7 +3,7 @@ without it (SANDBOX_FAST_PATH=0), the same answer, naming the field, and nothing
 
 Also the limits below the app (`sandbox.protocol`), felt through a raw socket: a request head
 over SANDBOX_MAX_HEADER_BYTES is 431, one that dribbles in past SANDBOX_HEADER_TIMEOUT is 408,
-and a connection that says nothing is closed.
+so is a body that stops for SANDBOX_BODY_TIMEOUT, and a connection that says nothing is closed.
 """
 
 from __future__ import annotations
@@ -215,7 +215,8 @@ def test_a_request_head_over_the_limit_is_431(sandbox):
 
 def test_slow_and_silent_clients_are_disconnected(tmp_path, start_server):
     server = start_server(f"sqlite:///{tmp_path / 'sandbox.db'}",
-                          env={"SANDBOX_HEADER_TIMEOUT": "1", "SANDBOX_KEEP_ALIVE_TIMEOUT": "1"})
+                          env={"SANDBOX_HEADER_TIMEOUT": "1", "SANDBOX_BODY_TIMEOUT": "1",
+                               "SANDBOX_KEEP_ALIVE_TIMEOUT": "1"})
 
     def closed_after(sock, dribble: bytes = b"") -> tuple[bytes, float]:
         started, received = time.monotonic(), b""
@@ -242,6 +243,13 @@ def test_slow_and_silent_clients_are_disconnected(tmp_path, start_server):
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         assert json.loads(answer.partition(b"\r\n\r\n")[2])["code"] == "REQUEST_TIMEOUT"
         assert took < 4
+    # Sends its headers and the start of a body, then stops: 408, closed.
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\ngrant_type=")
+        answer, took = closed_after(sock)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"SANDBOX_BODY_TIMEOUT" in answer and took < 4
     # Answered, then idle: closed after the keep-alive timeout.
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.sendall(b"GET /contracts HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -257,7 +265,8 @@ def test_slow_and_silent_clients_are_disconnected(tmp_path, start_server):
 
 @pytest.mark.parametrize(("name", "raw"), [
     ("SANDBOX_MAX_HEADER_BYTES", "16k"), ("SANDBOX_MAX_FORM_BYTES", "0"),
-    ("SANDBOX_HEADER_TIMEOUT", "soon"), ("SANDBOX_KEEP_ALIVE_TIMEOUT", "0")])
+    ("SANDBOX_HEADER_TIMEOUT", "soon"), ("SANDBOX_BODY_TIMEOUT", "-1"),
+    ("SANDBOX_KEEP_ALIVE_TIMEOUT", "0")])
 def test_unreadable_limits_are_refused_at_start(name, raw):
     with pytest.raises(SettingsError, match=name.removeprefix("SANDBOX_").lower() + "|" + name):
         Settings.from_env({name: raw})
