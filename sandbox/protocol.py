@@ -1,8 +1,9 @@
 """The HTTP/1.1 protocol `serve` runs uvicorn with: uvicorn's httptools protocol, with a bound
-on a request's head (its request line and headers), in size and in time.
+on the size of a request's head (its request line and headers) and on how slowly a client may
+send a request.
 
 uvicorn bounds neither with httptools: a 1 MB header was read and handed to the app, and a
-client that opened a connection and sent nothing, or a byte of its request line every few
+client that opened a connection and sent nothing, or a byte of its request every few
 seconds, held the connection for ever (uvicorn's keep-alive timeout runs only between
 requests, and any byte stops it). Here:
 
@@ -41,7 +42,8 @@ def _limits() -> tuple[int, float, float]:
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a head that must be small and come soon."""
+    """uvicorn's httptools protocol with a head that must be small and come soon, and a body
+    that must keep coming."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,7 +57,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_received = 0  # bytes received since the open head began (an upper bound)
         self._refused = False
 
-    # -- the clock: from the connection or the last answer to the end of the next head --------
+    # -- the clocks: from the connection or the last answer to the end of the next head; ------
+    # -- from the last bytes of a body to its next ones ------------------------------------------
 
     def _arm(self) -> None:
         self._disarm()
@@ -93,6 +96,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer = None
         if not self._body_open or self._refused or self.transport.is_closing():
             return
+        if self.flow.read_paused:  # the app is not reading it yet: not the client's delay
+            self._body_seen = self.loop.time()
         idle = self.loop.time() - self._body_seen
         if idle < self.body_timeout:
             self._body_timer = self.loop.call_later(self.body_timeout - idle, self._body_stalled)
