@@ -53,7 +53,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._body_open = False  # a request's headers came, the end of its body has not
         self._body_seen = 0.0  # when its body's last bytes came
         self._head_open = False  # a request's first byte came, its last header has not
-        self._head_bytes = 0  # the open head's size, as the parser gives it
         self._head_received = 0  # bytes received since the open head began (an upper bound)
         self._refused = False
 
@@ -154,26 +153,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().on_message_begin()
         self._head_open = True
-        self._head_bytes = self._head_received = 0
-
-    def on_url(self, url: bytes) -> None:
-        if self._refused:
-            return
-        self._head_bytes += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self._refused:
-            return
-        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
-        super().on_header(name, value)
+        self._head_received = 0
 
     def on_headers_complete(self) -> None:
         if self._refused:
             return
         self._head_open = False
         self._disarm()
-        if self._head_bytes > self.max_head_bytes:
+        # The head as sent: the target and each header with its ": " and CRLF (counted once
+        # here, not in a callback per header).
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.max_head_bytes:
             self._too_large()
             return
         self._body_open = True
