@@ -1,8 +1,8 @@
 """Connexion's request validators, made to name the offending field and to build each JSON
 Schema validator once per schema instead of once per request, with the contracts' regular
 expressions read as ECMA-262 reads them (`$` is the end of the text), and refusing what no
-field may hold whatever its schema says: text that is not Unicode (a lone surrogate), a body
-without a media type.
+field may hold whatever its schema says: text that is not Unicode (a lone surrogate) or that
+holds a NUL, a body without a media type, a form of more fields than Starlette parses.
 
 A contract may say which problem a schema's rejection becomes, with an `x-problem` object on the
 schema that failed (`{code: INVALID_CURSOR, detail: ...}`, plus any extra members); the extra
@@ -155,12 +155,11 @@ class _RequiredBody:
 
     async def wrap_receive(self, receive, *, scope):
         headers = Headers(scope=scope)
-        has_body = int(headers.get("content-length", 0)) or "transfer-encoding" in headers
-        if not int(headers.get("content-length", 0)) and self._required \
-                and self._schema.get("default") is None:
+        length = int(headers.get("content-length", 0))
+        if not length and self._required and self._schema.get("default") is None:
             raise ValidationFailed("The request body is required.", field="body",
                                    **_problem_members(self._schema))
-        if has_body and "content-type" not in headers:
+        if (length or "transfer-encoding" in headers) and "content-type" not in headers:
             raise UnsupportedMedia(f"The request body has no Content-Type; send it as "
                                    f"{self.media_type}.", **_problem_members(self._schema))
         return await super().wrap_receive(receive, scope=scope)
