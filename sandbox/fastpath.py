@@ -68,10 +68,7 @@ class _Param:
     has_default: bool = False
 
     def value(self, raw: str):
-        """The value as Connexion's URI parser types it, or _NotSure (a NUL, `%00`:
-        Connexion's validator names it)."""
-        if "\x00" in raw:
-            raise _NotSure
+        """The value as Connexion's URI parser types it, or _NotSure."""
         if self.type == "string":
             return raw
         if self.type == "integer" and _INTEGER.fullmatch(raw):
@@ -325,12 +322,8 @@ class FastPath:
 
 
 def _document(operation: _Operation, body: bytes):
-    """The JSON body, if the operation's schema takes it; else _NotSure. A body with a NUL
-    in it (`\\u0000`, or a false alarm: an escaped backslash before `u0000`) is left to
-    Connexion's validator, which names the field (`sandbox.validation.not_text`); orjson
-    itself refuses the other text no field may hold, a lone surrogate."""
-    if b"\\u0000" in body:
-        raise _NotSure
+    """The JSON body, if the operation's schema takes it; else _NotSure. (orjson refuses a
+    lone surrogate: Connexion's validator names its field, `sandbox.validation.not_unicode`.)"""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
