@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # sandbox.fastpath limits bodies and serves the operations the fast path is sure of.
     fast_path = FastPath(contracts) if settings.fast_path else None
     app = SandboxApp(__name__, lifespan=lifespan, fast_path=fast_path,
-                     max_body_bytes=settings.max_body_bytes)
+                     max_body_bytes=settings.max_body_bytes,
+                     max_form_bytes=settings.max_form_bytes)
     for contract in contracts:
         app.add_api(
             contract.spec,

@@ -128,9 +128,11 @@ class _Middleware(ConnexionMiddleware):
 
     fast_path: FastPath | None = None
     max_body_bytes: int = Settings.max_body_bytes
+    max_form_bytes: int = Settings.max_form_bytes
 
     def _build_middleware_stack(self):
-        install(self.middlewares, self.apis, self.fast_path, self.max_body_bytes)
+        install(self.middlewares, self.apis, self.fast_path, self.max_body_bytes,
+                self.max_form_bytes)
         self.middlewares = [_SwaggerUI if m is SwaggerUIMiddleware else m
                             for m in self.middlewares]
         return super()._build_middleware_stack()
@@ -142,13 +144,15 @@ class SandboxApp(AsyncApp):
     path `fast_path` is sure of (None: no fast path)."""
 
     def __init__(self, import_name: str, *, fast_path: FastPath | None = None,
-                 max_body_bytes: int = Settings.max_body_bytes, **kwargs):
+                 max_body_bytes: int = Settings.max_body_bytes,
+                 max_form_bytes: int = Settings.max_form_bytes, **kwargs):
         # AsyncApp.__init__ only picks its ASGI app, and AbstractApp.__init__ only makes the
         # ConnexionMiddleware with every other argument: so here, with ours.
         self._middleware_app = _ASGIApp()
         self.middleware = _Middleware(self._middleware_app, import_name=import_name, **kwargs)
         self.middleware.fast_path = fast_path
         self.middleware.max_body_bytes = max_body_bytes
+        self.middleware.max_form_bytes = max_form_bytes
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":

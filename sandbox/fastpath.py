@@ -322,7 +322,8 @@ class FastPath:
 
 
 def _document(operation: _Operation, body: bytes):
-    """The JSON body, if the operation's schema takes it; else _NotSure."""
+    """The JSON body, if the operation's schema takes it; else _NotSure. (orjson refuses a
+    lone surrogate: Connexion's validator names its field, `sandbox.validation.not_unicode`.)"""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -14,6 +14,10 @@ that passes the limit raises the 413 problem. Whatever the reader makes of that 
 JSON validator turns any exception into a 400 MALFORMED_BODY), the 413 is what leaves this
 middleware. (A request without a Content-Length to an operation whose body is required, as
 all of ours are, is taken as one without a body: 400 VALIDATION_FAILED, `sandbox.validation`.)
+
+A form (`application/x-www-form-urlencoded`, `multipart/form-data`) has a limit of its own,
+`SANDBOX_MAX_FORM_BYTES`, far below the body limit: the forms served (the token endpoint, the
+authorisation page's sign-in) are a few short fields, and a form is parsed into memory whole.
 """
 
 from __future__ import annotations
@@ -32,10 +36,20 @@ from sandbox.refusals import PayloadTooLarge
 logger = logging.getLogger(__name__)
 
 
-def payload_too_large(limit: int) -> PayloadTooLarge:
+_FORMS = (b"application/x-www-form-urlencoded", b"multipart/form-data")
+
+
+def payload_too_large(limit: int, setting: str = "SANDBOX_MAX_BODY_BYTES") -> PayloadTooLarge:
     """The 413 refusal; Connexion's ExceptionMiddleware renders it with the app's handlers."""
     return PayloadTooLarge(f"The request body is larger than the {limit} bytes the sandbox "
-                           "accepts (SANDBOX_MAX_BODY_BYTES).")
+                           f"accepts ({setting}).")
+
+
+def _is_form(headers) -> bool:
+    for name, value in headers:
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() in _FORMS
+    return False
 
 
 def _framing(headers) -> tuple[int | None, bool]:
@@ -57,10 +71,17 @@ class FastPathMiddleware:
     """The body limit for every HTTP request, then the fast path for the operations it
     serves (`fast_path` None: none); the rest goes on to Connexion's RoutingMiddleware."""
 
-    def __init__(self, app, *, fast_path: FastPath | None, max_body_bytes: int):
+    def __init__(self, app, *, fast_path: FastPath | None, max_body_bytes: int,
+                 max_form_bytes: int | None = None):
         self.app = app
         self.fast_path = fast_path
         self.max_body_bytes = max_body_bytes
+        self.max_form_bytes = min(max_form_bytes or max_body_bytes, max_body_bytes)
+
+    def _limit(self, headers) -> tuple[int, str]:
+        if self.max_form_bytes < self.max_body_bytes and _is_form(headers):
+            return self.max_form_bytes, "SANDBOX_MAX_FORM_BYTES"
+        return self.max_body_bytes, "SANDBOX_MAX_BODY_BYTES"
 
     def __call__(self, scope, receive, send) -> t.Awaitable[None]:
         # Not a coroutine of its own: the caller awaits the one this returns (one frame less
@@ -72,8 +93,10 @@ class FastPathMiddleware:
             if framed or scope.get("http_version") not in ("1.1", "1.0"):
                 return self._counted(scope, receive, send)
             # HTTP/1 without Content-Length or Transfer-Encoding: no body (RFC 9112 6.3).
-        elif length > self.max_body_bytes:
-            raise payload_too_large(self.max_body_bytes)
+        elif length > self.max_form_bytes:  # the content type is looked at only then
+            limit, setting = self._limit(scope["headers"])
+            if length > limit:
+                raise payload_too_large(limit, setting)
         # The server delivers no more than Content-Length bytes: nothing to count.
         return self._dispatch(scope, receive, send, length)
 
@@ -90,7 +113,7 @@ class FastPathMiddleware:
         The refusal is an exception in whoever reads the body; if that reader turns it into
         another answer (Connexion's JSON validator makes any exception a 400 MALFORMED_BODY),
         the answer it starts is stopped and the 413 raised here instead."""
-        limit = self.max_body_bytes
+        limit, setting = self._limit(scope["headers"])
         received = 0
         refused: PayloadTooLarge | None = None
         started = False
@@ -103,7 +126,7 @@ class FastPathMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    refused = payload_too_large(limit)
+                    refused = payload_too_large(limit, setting)
                     raise refused
             return message
 
@@ -139,7 +162,8 @@ def _name(middleware) -> str:
     return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}"
 
 
-def install(middlewares: list, apis, fast_path: FastPath | None, max_body_bytes: int) -> None:
+def install(middlewares: list, apis, fast_path: FastPath | None, max_body_bytes: int,
+            max_form_bytes: int | None = None) -> None:
     """Put FastPathMiddleware into Connexion's middleware list (as it is when the stack is
     built) immediately before RoutingMiddleware; the fast path only if nothing it would skip
     is there, else with a warning naming what is."""
@@ -151,7 +175,8 @@ def install(middlewares: list, apis, fast_path: FastPath | None, max_body_bytes:
                        "list")
         at = classes.index(ExceptionMiddleware) + 1 if ExceptionMiddleware in classes else 0
         middlewares.insert(at, functools.partial(FastPathMiddleware, fast_path=None,
-                                                 max_body_bytes=max_body_bytes))
+                                                 max_body_bytes=max_body_bytes,
+                                                 max_form_bytes=max_form_bytes))
         return
     routing = classes.index(RoutingMiddleware)
     if fast_path is not None:
@@ -171,4 +196,5 @@ def install(middlewares: list, apis, fast_path: FastPath | None, max_body_bytes:
             logger.warning("fast path off: responses are validated, which it does not do")
             fast_path = None
     middlewares.insert(routing, functools.partial(
-        FastPathMiddleware, fast_path=fast_path, max_body_bytes=max_body_bytes))
+        FastPathMiddleware, fast_path=fast_path, max_body_bytes=max_body_bytes,
+        max_form_bytes=max_form_bytes))

@@ -43,10 +43,12 @@ TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     406: "Not Acceptable",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
 }
 
@@ -76,6 +78,16 @@ def render(refusal: Refusal, headers: dict | None = None) -> ConnexionResponse:
     return ConnexionResponse(status_code=refusal.status, mimetype=PROBLEM_MEDIA_TYPE,
                              content_type=PROBLEM_MEDIA_TYPE, body=orjson.dumps(body(refusal)),
                              headers=headers)
+
+
+def raw_http(refusal: Refusal) -> bytes:
+    """The whole HTTP/1.1 answer for a refusal made before there is a request to answer
+    (`sandbox.protocol`: a request head too slow or too large), closing the connection."""
+    content = orjson.dumps(body(refusal))
+    status = refusal.status
+    return (f"HTTP/1.1 {status} {TITLES.get(status, 'Error')}\r\n"
+            f"content-type: {PROBLEM_MEDIA_TYPE}\r\ncontent-length: {len(content)}\r\n"
+            "connection: close\r\n\r\n").encode() + content
 
 
 # -- handlers the app registers --------------------------------------------------------------

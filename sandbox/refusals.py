@@ -19,6 +19,7 @@ classes they may raise (`decides`), and contracts list the codes each operation 
     │                            (422 when the body or query names it: the URL itself is fine)
     ├── MethodNotAllowed    405  METHOD_NOT_ALLOWED
     ├── NotAcceptable       406  NOT_ACCEPTABLE
+    ├── RequestTimeout      408  REQUEST_TIMEOUT (the request's head came too slowly)
     ├── Conflict            409  IDEMPOTENCY_CONFLICT ALREADY_REFUNDED PAYMENT_NOT_SETTLED
     │   │                        PAYMENT_NOT_HELD CONSENT_STATUS_CONFLICT
     │   └── StateConflict   409  a rule's code (ACCOUNT_FROZEN, ...) when a record's state, not
@@ -33,6 +34,7 @@ classes they may raise (`decides`), and contracts list the codes each operation 
     │   │                        INVALID_REDIRECT_URI INVALID_CALLBACK_URL ACCOUNT_NOT_OFFERED
     │   │                        NO_ACCOUNTS CALLBACK_ADDRESS_REFUSED
     │   └── RiskRefused     422  RISK_REFUSED (recorded as a risk event)
+    ├── HeadersTooLarge     431  HEADER_FIELDS_TOO_LARGE
     └── InternalError       500  INTERNAL_ERROR
 
 `Declared` is what a rule may answer, as (status, code) pairs; `decides(...)` attaches it to a
@@ -128,6 +130,13 @@ class NotAcceptable(Refusal):
     code = "NOT_ACCEPTABLE"
 
 
+class RequestTimeout(Refusal):
+    """The request line and headers did not arrive in time (`sandbox.protocol`)."""
+
+    status = 408
+    code = "REQUEST_TIMEOUT"
+
+
 class Conflict(Refusal):
     status = 409
     code = "CONFLICT"
@@ -164,6 +173,13 @@ class UnsupportedMedia(Refusal):
 class Unprocessable(Refusal):
     status = 422
     code = "UNPROCESSABLE"
+
+
+class HeadersTooLarge(Refusal):
+    """The request line and headers are over the limit (`sandbox.protocol`)."""
+
+    status = 431
+    code = "HEADER_FIELDS_TOO_LARGE"
 
 
 class InternalError(Refusal):

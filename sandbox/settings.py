@@ -78,6 +78,11 @@ class Settings:
     max_body_bytes: int = 1_048_576  # a request body above this is refused with 413
     # Ranges (CIDR) callbacks may go to besides public addresses: SANDBOX_CALLBACK_ALLOW=a,b
     callback_allow: tuple[str, ...] = ()
+    max_form_bytes: int = 65_536  # a form body (the token endpoint's) above this: 413
+    max_header_bytes: int = 16_384  # a request line and headers above this: 431
+    header_timeout: float = 10.0  # seconds a request's line and headers may take to arrive
+    body_timeout: float = 10.0  # seconds a request's body may stop before the next bytes
+    keep_alive_timeout: float = 5.0  # seconds an idle connection is kept between requests
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -93,11 +98,12 @@ class Settings:
                 values[field.name] = _int(name, raw)
             elif field.name == "notify_backoff":
                 values[field.name] = _schedule(name, raw)
-            elif field.name in ("notify_timeout", "interbank_delay"):
+            elif field.name in ("notify_timeout", "interbank_delay", "header_timeout",
+                                "body_timeout", "keep_alive_timeout"):
                 values[field.name] = _seconds(name, raw)
             elif field.name == "fast_path":
                 values[field.name] = _flag(name, raw)
-            elif field.name == "max_body_bytes":
+            elif field.name.startswith("max_") and field.name.endswith("_bytes"):
                 values[field.name] = _bytes(name, raw)
             elif field.name == "callback_allow":
                 values[field.name] = tuple(r.strip() for r in raw.split(",") if r.strip())
@@ -120,9 +126,12 @@ class Settings:
         if self.notify_timeout <= 0:
             raise SettingsError(
                 f"notify_timeout must be above 0 seconds, got {self.notify_timeout}")
-        if self.max_body_bytes < 1:
-            raise SettingsError(
-                f"max_body_bytes must be at least 1 byte, got {self.max_body_bytes}")
+        for name in ("max_body_bytes", "max_form_bytes", "max_header_bytes"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1 byte, got {getattr(self, name)}")
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be above 0 seconds, got {getattr(self, name)}")
         for cidr in self.callback_allow:
             try:
                 ipaddress.ip_network(cidr, strict=False)

@@ -107,6 +107,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=settings.log_level,
             access_log=args.access_log,
             lifespan="on",
+            # uvicorn's httptools protocol, with the request head bounded in size and time.
+            http="sandbox.protocol:GuardedHttpToolsProtocol",
+            timeout_keep_alive=settings.keep_alive_timeout,
         )
     except SystemExit as exc:  # uvicorn's own codes (3: could not start) are not ours
         if exc.code not in (None, 0):

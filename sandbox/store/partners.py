@@ -47,6 +47,8 @@ class Partners(Topic):
         return Partner.of(row) if row else None
 
     async def by_client_id(self, client_id: str) -> Partner | None:
+        if "\x00" in client_id:  # no client id holds one, and PostgreSQL's text cannot
+            return None
         row = await self.db.fetchone("SELECT * FROM partners WHERE client_id = ?", (client_id,))
         return Partner.of(row) if row else None
 
