@@ -33,6 +33,7 @@ classes they may raise (`decides`), and contracts list the codes each operation 
     │   │                        INVALID_REDIRECT_URI INVALID_CALLBACK_URL ACCOUNT_NOT_OFFERED
     │   │                        NO_ACCOUNTS
     │   └── RiskRefused     422  RISK_REFUSED (recorded as a risk event)
+    ├── TooManyRequests     429  TOO_MANY_ATTEMPTS (failed secrets or passwords; Retry-After)
     └── InternalError       500  INTERNAL_ERROR
 
 `Declared` is what a rule may answer, as (status, code) pairs; `decides(...)` attaches it to a
@@ -166,6 +167,16 @@ class Unprocessable(Refusal):
     code = "UNPROCESSABLE"
 
 
+class TooManyRequests(Refusal):
+    status = 429
+    code = "TOO_MANY_REQUESTS"
+
+    def __init__(self, detail: str, *, retry_after: int, field: str | None = None,
+                 **extra: t.Any):
+        super().__init__(detail, field=field, **extra)
+        self.retry_after = retry_after  # seconds: the Retry-After header
+
+
 class InternalError(Refusal):
     status = 500
     code = "INTERNAL_ERROR"
@@ -240,6 +251,13 @@ class InvalidRedirectUri(Unprocessable): code = "INVALID_REDIRECT_URI"
 class InvalidCallbackUrl(Unprocessable): code = "INVALID_CALLBACK_URL"
 class AccountNotOffered(Unprocessable): code = "ACCOUNT_NOT_OFFERED"
 class NoAccounts(Unprocessable): code = "NO_ACCOUNTS"
+
+
+class TooManyAttempts(TooManyRequests):
+    """Too many failed client secret or password checks for one client or customer in the
+    window: every check is refused until the window ends, the right one too."""
+
+    code = "TOO_MANY_ATTEMPTS"
 
 
 class CreditorAccountNotFound(Unprocessable):

@@ -75,6 +75,10 @@ class Settings:
     interbank_delay: float = 2.0  # seconds a payment to another bank stays pending
     fast_path: bool = True  # SANDBOX_FAST_PATH=0: every request through Connexion's chain
     max_body_bytes: int = 1_048_576  # a request body above this is refused with 413
+    # Failed client secrets (per client id) and passwords (per customer) allowed in a window;
+    # past that, every check is answered 429 until the window ends.
+    auth_failures: int = 10  # SANDBOX_AUTH_FAILURES
+    auth_window_s: float = 60.0  # SANDBOX_AUTH_WINDOW_S
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -86,11 +90,11 @@ class Settings:
             if name not in env:
                 continue
             raw = env[name]
-            if field.name in ("port", "workers", "token_ttl", "seed"):
+            if field.name in ("port", "workers", "token_ttl", "seed", "auth_failures"):
                 values[field.name] = _int(name, raw)
             elif field.name == "notify_backoff":
                 values[field.name] = _schedule(name, raw)
-            elif field.name in ("notify_timeout", "interbank_delay"):
+            elif field.name in ("notify_timeout", "interbank_delay", "auth_window_s"):
                 values[field.name] = _seconds(name, raw)
             elif field.name == "fast_path":
                 values[field.name] = _flag(name, raw)
@@ -115,6 +119,9 @@ class Settings:
         if self.notify_timeout <= 0:
             raise SettingsError(
                 f"notify_timeout must be above 0 seconds, got {self.notify_timeout}")
+        if self.auth_failures < 1 or self.auth_window_s < 1:
+            raise SettingsError("auth_failures and auth_window_s must be at least 1, got "
+                                f"{self.auth_failures} and {self.auth_window_s}")
         if self.max_body_bytes < 1:
             raise SettingsError(
                 f"max_body_bytes must be at least 1 byte, got {self.max_body_bytes}")
