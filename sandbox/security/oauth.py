@@ -45,18 +45,18 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 # -- the token endpoint -------------------------------------------------------------------------
 
-@decides(InvalidClient, throttle.check)
+@decides(InvalidClient, throttle.check, throttle.failed)
 async def authenticate_client(ctx: Context, client_id: str, secret: str, *,
                               basic: bool) -> Partner:
     """The partner whose client credentials these are (sent with HTTP Basic or in the form).
     A client's failed secrets are counted, and past the limit every try is throttled."""
     partner = await ctx.store.partners.by_client_id(client_id) if client_id else None
     if partner is not None:
-        await throttle.check(ctx, throttle.client(client_id), "client secrets",
-                             error="invalid_client")
+        guesses = (throttle.client(client_id), "client secrets")
+        await throttle.check(ctx, *guesses, error="invalid_client")
         if mint.matches(secret, partner.secret_hash):
             return partner
-        await throttle.failed(ctx, throttle.client(client_id))
+        await throttle.failed(ctx, *guesses, error="invalid_client")
     refusal = InvalidClient("Unknown client or wrong secret. Send client_id and "
                             "client_secret with HTTP Basic or in the form.",
                             error="invalid_client")
@@ -221,7 +221,7 @@ async def authorisation_request(ctx: Context, params: dict) -> tuple[
     return partner, consent, None
 
 
-@decides(throttle.check)
+@decides(throttle.check, throttle.failed)
 async def sign_in(ctx: Context, partner_id: str, username: str,
                   password: str) -> Customer | None:
     """The synthetic customer a mobile number or customer id stands for, with the password.
@@ -232,11 +232,11 @@ async def sign_in(ctx: Context, partner_id: str, username: str,
         customer = await ctx.store.bank.customer_by_mobile(partner_id, username)
     if customer is None:
         return None
-    subject = throttle.customer(partner_id, customer.customer_id)
-    await throttle.check(ctx, subject, "passwords", field="body.password")
+    guesses = (throttle.customer(partner_id, customer.customer_id), "passwords")
+    await throttle.check(ctx, *guesses, field="body.password")
     if hmac.compare_digest(password.encode(), TEST_PASSWORD.encode()):
         return customer
-    await throttle.failed(ctx, subject)
+    await throttle.failed(ctx, *guesses, field="body.password")
     return None
 
 

@@ -29,17 +29,26 @@ def customer(partner_id: str, customer_id: str) -> str:
 async def check(ctx: Context, subject: str, what: str, **extra: str) -> None:
     """Refuses while `subject` has used up its failures in the current window."""
     failures, started = await ctx.store.partners.failures(subject)
-    if failures < ctx.settings.auth_failures:
-        return
+    if failures >= ctx.settings.auth_failures:
+        _refuse(ctx, what, started, extra)
+
+
+@decides(TooManyAttempts)
+async def failed(ctx: Context, subject: str, what: str, **extra: str) -> None:
+    """Counts a failure; refuses if it is past the limit: checks that raced past `check` while
+    others were failing are refused too, so a window answers at most the limit of failures."""
+    failures, started = await ctx.store.partners.count_failure(
+        subject, int(ctx.clock.timestamp()), _window(ctx))
+    if failures > ctx.settings.auth_failures:
+        _refuse(ctx, what, started, extra)
+
+
+def _refuse(ctx: Context, what: str, started: int, extra: dict) -> None:
     left = started + _window(ctx) - ctx.clock.timestamp()
     if left > 0:
         raise TooManyAttempts(
             f"Too many failed {what} in {_window(ctx)} s; try again in {math.ceil(left)} s.",
             retry_after=math.ceil(left), **extra)
-
-
-async def failed(ctx: Context, subject: str) -> None:
-    await ctx.store.partners.count_failure(subject, int(ctx.clock.timestamp()), _window(ctx))
 
 
 def _window(ctx: Context) -> int:
