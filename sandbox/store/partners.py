@@ -66,11 +66,10 @@ class Partners(Topic):
     async def count_failure(self, subject: str, now: int, window_s: int) -> tuple[int, int]:
         """Counts one more failure for `subject` in its window (a new window if the last one
         ended), in one statement, so that processes failing at once each count; the new
-        (failures, window start). Windows that ended are forgotten on the way."""
+        (failures, window start). A row per client or customer at most: only known ones are
+        counted (`security/throttle.py`), so the table needs no pruning."""
         ended = now - window_s
         async with self.db.transaction() as tx:
-            await tx.execute("DELETE FROM failed_attempts WHERE window_start <= ?"
-                             " AND subject <> ?", (ended, subject))
             await tx.execute(
                 "INSERT INTO failed_attempts (subject, window_start, failures) VALUES (?, ?, 1)"
                 " ON CONFLICT (subject) DO UPDATE SET"
