@@ -43,7 +43,7 @@ TRANSFER_ATTEMPTS = 3
 MAX_OWED = 4.0  # flows a user may be behind and still make up
 STOP_AFTER_LAST_CALL = 2.0  # seconds for the calls in flight (a retried transfer) to end
 
-_population = itertools.cycle(PLAN["population"])
+_taken = itertools.count()  # users this process has started
 _acks: list[dict] = []  # this process's acknowledged payments, not yet sent or written
 _attempts: dict[str, str] = {}  # request id -> partner id, of every transfer sent
 _received: list[dict] = []  # the master's: every worker's
@@ -62,12 +62,22 @@ def _on_test_start(environment, **_):
     _started = time.monotonic()
 
 
+def _own_family(environment) -> dict:
+    """This user's customer, with a token family (consent, refresh token) no other user holds:
+    a refresh token works once, so users refreshing with copies of one would revoke each
+    other's tokens. The users of Locust worker k take entries k, k + n, k + 2n ... (n worker
+    processes); `openbank-sandbox load` gathers enough entries for them all."""
+    processes = PLAN["locust_workers"] or 1
+    index = getattr(environment.runner, "worker_index", 0) + processes * next(_taken)
+    return dict(PLAN["population"][index % len(PLAN["population"])])
+
+
 class PartnerApp(FastHttpUser):
     network_timeout = 10.0
     connection_timeout = 5.0
 
     def on_start(self):
-        self.customer = next(_population)
+        self.customer = _own_family(self.environment)
         self.token = self.customer["access_token"]
         self.payments: list[str] = []
         # Flows this user is owed: it earns them at its share of the curve's rate, and walks
@@ -198,7 +208,9 @@ class PartnerApp(FastHttpUser):
                                    "refresh_token": self.customer["refresh_token"]},
                              headers={"Authorization": self.customer["basic"]})
         if response is not None:
+            # Refresh tokens rotate: the next refresh must use the one this answer carries.
             self.token = response.json()["access_token"]
+            self.customer["refresh_token"] = response.json()["refresh_token"]
 
 
 # -- what the run acknowledged, gathered where the report is written ---------------------------

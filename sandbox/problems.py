@@ -26,6 +26,7 @@ from sandbox.refusals import (
     NotFound,
     PayloadTooLarge,
     Refusal,
+    TooManyRequests,
     Unauthenticated,
     UnsupportedMedia,
 )
@@ -48,6 +49,7 @@ TITLES = {
     413: "Payload Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
 }
@@ -71,10 +73,12 @@ def body(refusal: Refusal) -> dict:
 
 def render(refusal: Refusal, headers: dict | None = None) -> ConnexionResponse:
     """The response for a refusal: its status, its problem, and an authentication challenge
-    where one applies."""
+    or a Retry-After where one applies."""
     headers = dict(headers or {})
     if isinstance(refusal, Unauthenticated) and refusal.challenge:
         headers.setdefault("WWW-Authenticate", f'{refusal.challenge} realm="{REALM}"')
+    if isinstance(refusal, TooManyRequests):
+        headers.setdefault("Retry-After", str(refusal.retry_after))
     return ConnexionResponse(status_code=refusal.status, mimetype=PROBLEM_MEDIA_TYPE,
                              content_type=PROBLEM_MEDIA_TYPE, body=orjson.dumps(body(refusal)),
                              headers=headers)

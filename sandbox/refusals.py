@@ -34,6 +34,7 @@ classes they may raise (`decides`), and contracts list the codes each operation 
     │   │                        INVALID_REDIRECT_URI INVALID_CALLBACK_URL ACCOUNT_NOT_OFFERED
     │   │                        NO_ACCOUNTS CALLBACK_ADDRESS_REFUSED
     │   └── RiskRefused     422  RISK_REFUSED (recorded as a risk event)
+    ├── TooManyRequests     429  TOO_MANY_ATTEMPTS (failed secrets or passwords; Retry-After)
     ├── HeadersTooLarge     431  HEADER_FIELDS_TOO_LARGE
     └── InternalError       500  INTERNAL_ERROR
 
@@ -182,6 +183,16 @@ class HeadersTooLarge(Refusal):
     code = "HEADER_FIELDS_TOO_LARGE"
 
 
+class TooManyRequests(Refusal):
+    status = 429
+    code = "TOO_MANY_REQUESTS"
+
+    def __init__(self, detail: str, *, retry_after: int, field: str | None = None,
+                 **extra: t.Any):
+        super().__init__(detail, field=field, **extra)
+        self.retry_after = retry_after  # seconds: the Retry-After header
+
+
 class InternalError(Refusal):
     status = 500
     code = "INTERNAL_ERROR"
@@ -265,6 +276,13 @@ class CallbackAddressRefused(Unprocessable):
     is `InvalidCallbackUrl`."""
 
     code = "CALLBACK_ADDRESS_REFUSED"
+
+
+class TooManyAttempts(TooManyRequests):
+    """Too many failed client secret or password checks for one client or customer in the
+    window: every check is refused until the window ends, the right one too."""
+
+    code = "TOO_MANY_ATTEMPTS"
 
 
 class CreditorAccountNotFound(Unprocessable):

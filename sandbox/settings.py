@@ -83,6 +83,10 @@ class Settings:
     header_timeout: float = 10.0  # seconds a request's line and headers may take to arrive
     body_timeout: float = 10.0  # seconds a request's body may stop before the next bytes
     keep_alive_timeout: float = 5.0  # seconds an idle connection is kept between requests
+    # Failed client secrets (per client id) and passwords (per customer) allowed in a window;
+    # past that, every check is answered 429 until the window ends.
+    auth_failures: int = 10  # SANDBOX_AUTH_FAILURES
+    auth_window_s: float = 60.0  # SANDBOX_AUTH_WINDOW_S
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -94,12 +98,12 @@ class Settings:
             if name not in env:
                 continue
             raw = env[name]
-            if field.name in ("port", "workers", "token_ttl", "seed"):
+            if field.name in ("port", "workers", "token_ttl", "seed", "auth_failures"):
                 values[field.name] = _int(name, raw)
             elif field.name == "notify_backoff":
                 values[field.name] = _schedule(name, raw)
             elif field.name in ("notify_timeout", "interbank_delay", "header_timeout",
-                                "body_timeout", "keep_alive_timeout"):
+                                "body_timeout", "keep_alive_timeout", "auth_window_s"):
                 values[field.name] = _seconds(name, raw)
             elif field.name == "fast_path":
                 values[field.name] = _flag(name, raw)
@@ -138,6 +142,9 @@ class Settings:
             except ValueError:
                 raise SettingsError(f"callback_allow must be CIDR ranges such as 172.18.0.0/16, "
                                     f"got {cidr!r}") from None
+        if self.auth_failures < 1 or self.auth_window_s < 1:
+            raise SettingsError("auth_failures and auth_window_s must be at least 1, got "
+                                f"{self.auth_failures} and {self.auth_window_s}")
         if not self.db.startswith(("sqlite://", "postgresql://", "postgres://")):
             raise SettingsError(
                 f"db must be a sqlite:/// or postgresql:// URL, got {self.db!r}"

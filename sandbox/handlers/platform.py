@@ -79,7 +79,7 @@ async def authorize_page(ctx: Context, **query) -> Response:
     return await _page(ctx, partner, consent, params)
 
 
-@decides(oauth.authorisation_request, consents.rules.authorise)
+@decides(oauth.authorisation_request, consents.rules.authorise, oauth.sign_in)
 async def authorize_submit(ctx: Context, body: dict) -> Response:
     params = {k: body.get(k) for k in _FLOW}
     partner, consent, error = await oauth.authorisation_request(ctx, params)

@@ -117,42 +117,52 @@ def _customers(db: str, partner_id: str, wanted: int) -> list[str]:
     return asyncio.run(pick())
 
 
-def population(url: str, partners: list[dict]) -> list[dict]:
+def population(url: str, partners: list[dict], families: int = 1) -> list[dict]:
     """What each simulated user needs: a customer's consent tokens, accounts to read, accounts
-    to pay from and to. Gathered through the APIs, as a partner's app would."""
+    to pay from and to. Gathered through the APIs, as a partner's app would.
+
+    At least `families` entries, each with a token family of its own (its own consent, code
+    and refresh token): a refresh token works once, so two users refreshing with copies of one
+    would revoke each other's tokens. Customers are reused round-robin to make up the count."""
+    wanted = [(partner, customer_id) for partner in partners
+              for customer_id in partner.get("customer_ids") or [None]]
     people = []
+    listed_for: dict[str, list[dict]] = {}
     with httpx.Client(base_url=url, timeout=30) as client:
-        for partner in partners:
-            basic = base64.b64encode(
-                f"{partner['client_id']}:{partner['client_secret']}".encode()).decode()
-            mine = []
-            for customer_id in partner.get("customer_ids") or [None]:
-                try:
-                    token = customer_token(url, partner["client_id"], partner["client_secret"],
-                                           customer_id=customer_id, client=client)
-                except ConsentFlowError as exc:
-                    raise LoadError(f"partner {partner.get('name', partner['client_id'])}: "
-                                    f"{exc}") from None
+        for number in range(max(families, len(wanted))):
+            partner, customer_id = wanted[number % len(wanted)]
+            try:
+                token = customer_token(url, partner["client_id"], partner["client_secret"],
+                                       customer_id=customer_id, client=client)
+            except ConsentFlowError as exc:
+                raise LoadError(f"partner {partner.get('name', partner['client_id'])}: "
+                                f"{exc}") from None
+            if token["customer_id"] not in listed_for:
                 listed = client.get("/accounts/v1/accounts", params={"limit": 100}, headers={
                     "Authorization": f"Bearer {token['access_token']}"})
                 if listed.status_code != 200:
                     raise LoadError(f"listing a customer's accounts answered "
                                     f"{listed.status_code}: {listed.text[:200]}")
-                accounts = listed.json()["items"]
-                mine.append({
-                    "partner_id": partner.get("partner_id"), "customer_id": token["customer_id"],
-                    "access_token": token["access_token"],
-                    "refresh_token": token["refresh_token"], "basic": f"Basic {basic}",
-                    "accounts": [a["account_id"] for a in accounts],
-                    "payers": [a["account_id"] for a in accounts
-                               if a.get("account_class") in UNCAPPED]
-                    or [a["account_id"] for a in accounts][:1],
-                })
-            for person in mine:  # pay the partner's other customers, or oneself
-                others = [a for p in mine if p is not person for a in p["payers"]]
-                person["payees"] = others or [a for a in person["accounts"]
-                                              if a not in person["payers"][:1]] or person["payers"]
-            people.extend(mine)
+                listed_for[token["customer_id"]] = listed.json()["items"]
+            accounts = listed_for[token["customer_id"]]
+            basic = base64.b64encode(
+                f"{partner['client_id']}:{partner['client_secret']}".encode()).decode()
+            people.append({
+                "partner_id": partner.get("partner_id"), "customer_id": token["customer_id"],
+                "access_token": token["access_token"],
+                "refresh_token": token["refresh_token"], "basic": f"Basic {basic}",
+                "accounts": [a["account_id"] for a in accounts],
+                "payers": [a["account_id"] for a in accounts
+                           if a.get("account_class") in UNCAPPED]
+                or [a["account_id"] for a in accounts][:1],
+            })
+    for person in people:  # pay the partner's other customers, or oneself
+        others = list(dict.fromkeys(
+            a for p in people if p["partner_id"] == person["partner_id"]
+            and p["basic"] == person["basic"] and p["customer_id"] != person["customer_id"]
+            for a in p["payers"]))
+        person["payees"] = others or [a for a in person["accounts"]
+                                      if a not in person["payers"][:1]] or person["payers"]
     if not people or not all(p["accounts"] for p in people):
         raise LoadError("a customer of the population has no accounts to use")
     return people
@@ -291,7 +301,8 @@ def command(profile_name: str, *, calls: int | None, duration_s: float | None,
         _wait_ready(url, None, timeout=10)
         say(f"gathering {profile.partners * profile.customers_per_partner} customers' "
             "consents…")
-        people = population(url, partners)
+        processes = workers + remote_workers or 1  # each user holds a token family
+        people = population(url, partners, processes * -(-users // processes))
         before = _payments_before(url, people, key)
         plan = {"profile": profile.to_dict(), "population": people, "calls": profile.calls,
                 "locust_workers": workers + remote_workers, "users": users,

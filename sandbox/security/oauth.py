@@ -2,12 +2,16 @@
 PKCE (RFC 7636), and the customer's sign-in on the authorisation page. The handlers in
 `handlers/platform.py` turn HTTP into these calls and their answers back into HTTP.
 
-    POST /oauth2/token   authenticate_client ─┬─ client_credentials ─┐
-                                              ├─ exchange_code ──────┼─▶ tokens.issue_token
-                                              └─ refresh ────────────┘
+    POST /oauth2/token   authenticate_client ─┬─ client_credentials ──▶ tokens.issue_token
+                                              ├─ exchange_code ─┬─▶ tokens.new_token, stored
+                                              └─ refresh ───────┘   as the code or refresh
+                                                                    token is spent, once
     GET/POST /oauth2/authorize   authorisation_request → sign_in → ticket → code_for
 
-Every refusal of the token endpoint also carries the RFC 6749 `error` member.
+Codes and refresh tokens each work once, and a second use revokes their family: every token
+descended from the same code. Codes need a PKCE S256 challenge. Failed client secrets and
+passwords are throttled (`security/throttle.py`). Every refusal of the token endpoint also
+carries the RFC 6749 `error` member.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import urllib.parse
 
 from sandbox import mint
 from sandbox.context import Context
-from sandbox.records import Consent, Customer, Partner
+from sandbox.records import Consent, Customer, Partner, Token
 from sandbox.refusals import (
     ClientNotFound,
     InvalidClient,
@@ -29,8 +33,8 @@ from sandbox.refusals import (
     decides,
 )
 from sandbox.rules import consents
-from sandbox.security import tokens
-from sandbox.security.pkce import pkce_matches
+from sandbox.security import throttle, tokens
+from sandbox.security.pkce import challenge_problem, pkce_matches
 
 #: The password of every synthetic customer on the authorisation page (documented).
 TEST_PASSWORD = "sandbox"
@@ -41,18 +45,23 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 # -- the token endpoint -------------------------------------------------------------------------
 
-@decides(InvalidClient)
+@decides(InvalidClient, throttle.check, throttle.failed)
 async def authenticate_client(ctx: Context, client_id: str, secret: str, *,
                               basic: bool) -> Partner:
-    """The partner whose client credentials these are (sent with HTTP Basic or in the form)."""
+    """The partner whose client credentials these are (sent with HTTP Basic or in the form).
+    A client's failed secrets are counted, and past the limit every try is throttled."""
     partner = await ctx.store.partners.by_client_id(client_id) if client_id else None
-    if partner is None or not mint.matches(secret, partner.secret_hash):
-        refusal = InvalidClient("Unknown client or wrong secret. Send client_id and "
-                                "client_secret with HTTP Basic or in the form.",
-                                error="invalid_client")
-        refusal.challenge = "Basic" if basic else None
-        raise refusal
-    return partner
+    if partner is not None:
+        guesses = (throttle.client(client_id), "client secrets")
+        await throttle.check(ctx, *guesses, error="invalid_client")
+        if mint.matches(secret, partner.secret_hash):
+            return partner
+        await throttle.failed(ctx, *guesses, error="invalid_client")
+    refusal = InvalidClient("Unknown client or wrong secret. Send client_id and "
+                            "client_secret with HTTP Basic or in the form.",
+                            error="invalid_client")
+    refusal.challenge = "Basic" if basic else None
+    raise refusal
 
 
 @decides(InvalidScope)
@@ -80,53 +89,74 @@ def _required(name: str, grant: str) -> ValidationFailed:
 
 @decides(ValidationFailed, InvalidGrant)
 async def exchange_code(ctx: Context, partner: Partner, form: dict) -> dict:
-    """The authorization_code grant: a code for a customer-bound token and a refresh token."""
+    """The authorization_code grant: a code for a customer-bound token and a refresh token.
+
+    Only a correct presentation (this client, the redirect URI and the PKCE verifier the code
+    was issued for) spends the code, or, if it was spent, revokes what it gave: a leaked code
+    presented by anyone else is refused and changes nothing."""
     for name in ("code", "redirect_uri"):
         if not form.get(name):
             raise _required(name, "authorization_code")
-    code = await ctx.store.consents.take_code(mint.digest(form["code"]))
+    code_hash = mint.digest(form["code"])
+    code = await ctx.store.consents.code(code_hash)
     if code is None or code["partner_id"] != partner.partner_id:
         raise _invalid_grant("The code is not one this sandbox issued to this client.")
-    if code["used"]:
-        raise _invalid_grant("The code was used already; the tokens it gave are revoked.")
-    if ctx.clock.timestamp() >= code["expires_at"]:
-        raise _invalid_grant("The code has expired; codes live five minutes.")
     if form["redirect_uri"] != code["redirect_uri"]:
         raise _invalid_grant("redirect_uri differs from the one the code was sent to.",
                              field="body.redirect_uri")
-    if code["code_challenge"]:
-        verifier = form.get("code_verifier")
-        if not verifier or not pkce_matches(verifier, code["code_challenge"],
-                                            code["code_challenge_method"]):
-            raise _invalid_grant("code_verifier does not match the PKCE code_challenge.",
-                                 field="body.code_verifier")
-    return await _consent_token(ctx, partner, code["consent_id"], code["code_hash"],
-                                refresh=True)
+    verifier = form.get("code_verifier")
+    if not verifier or not pkce_matches(verifier, code["code_challenge"] or ""):
+        raise _invalid_grant("code_verifier does not match the PKCE code_challenge.",
+                             field="body.code_verifier")
+    if code["used"]:
+        await ctx.store.consents.revoke_family(code_hash)
+        raise _invalid_grant(_USED_CODE)
+    if ctx.clock.timestamp() >= code["expires_at"]:
+        raise _invalid_grant("The code has expired; codes live five minutes.")
+    answer, token, refresh_row = await _consent_token(ctx, partner, code["consent_id"],
+                                                      code_hash)
+    if await ctx.store.consents.take_code(code_hash, token, refresh_row) != "taken":
+        raise _invalid_grant(_USED_CODE)  # spent meanwhile by a request just as correct
+    return answer
+
+
+_USED_CODE = "The code was used already; the tokens it gave are revoked."
 
 
 @decides(ValidationFailed, InvalidGrant)
 async def refresh(ctx: Context, partner: Partner, form: dict) -> dict:
-    """The refresh_token grant: a new access token on the same, still live, consent."""
+    """The refresh_token grant: a new access token and a new refresh token on the same, still
+    live, consent. A refresh token works once; presented again, it revokes its family."""
     if not form.get("refresh_token"):
         raise _required("refresh_token", "refresh_token")
-    row = await ctx.store.consents.refresh_token(mint.digest(form["refresh_token"]))
+    token_hash = mint.digest(form["refresh_token"])
+    row = await ctx.store.consents.refresh_token(token_hash)
     if row is None or row["partner_id"] != partner.partner_id or row["revoked"]:
         raise _invalid_grant("The refresh token is not a live one of this client.",
                              field="body.refresh_token")
-    return await _consent_token(ctx, partner, row["consent_id"], row["code_hash"],
-                                refresh=False)
+    answer, token, refresh_row = await _consent_token(ctx, partner, row["consent_id"],
+                                                      row["code_hash"])
+    outcome = await ctx.store.consents.rotate_refresh(token_hash, token, refresh_row)
+    if outcome == "reused":
+        raise _invalid_grant("The refresh token was used already (each one works once: use "
+                             "the one the last refresh answered); every token of its family "
+                             "is revoked.", field="body.refresh_token")
+    if outcome != "rotated":
+        raise _invalid_grant("The refresh token is not a live one of this client.",
+                             field="body.refresh_token")
+    return answer
 
 
 @decides(InvalidGrant)
-async def _consent_token(ctx: Context, partner: Partner, consent_id: str, code_hash: str, *,
-                         refresh: bool) -> dict:
+async def _consent_token(ctx: Context, partner: Partner, consent_id: str,
+                         code_hash: str) -> tuple[dict, Token, dict | None]:
     consent = await ctx.store.consents.get(partner.partner_id, consent_id)
     status = consents.effective_status(consent, ctx.now_for(consent.clock_offset_s))
     if status != consents.AUTHORISED:
         raise _invalid_grant(f"Consent {consent_id} is {status}.")
-    return await tokens.issue_token(
-        ctx.store, ctx.clock, partner.partner_id, consents.scopes_for(consent.permission_list),
-        ctx.settings.token_ttl, consent=consent, code_hash=code_hash, refresh=refresh)
+    return tokens.new_token(ctx.clock, partner.partner_id,
+                            consents.scopes_for(consent.permission_list),
+                            ctx.settings.token_ttl, consent=consent, code_hash=code_hash)
 
 
 # -- codes and where the customer goes back to --------------------------------------------------
@@ -159,7 +189,7 @@ async def code_for(ctx: Context, consent: Consent, redirect_uri: str, state: str
         "code_hash": mint.digest(code), "partner_id": consent.partner_id,
         "consent_id": consent.consent_id, "customer_id": consent.customer_id,
         "redirect_uri": redirect_uri, "code_challenge": challenge,
-        "code_challenge_method": (method or "plain") if challenge else None,
+        "code_challenge_method": method,
         "expires_at": int(ctx.clock.timestamp()) + CODE_TTL_S, "used": 0})
     return {"redirect_to": redirect_to(redirect_uri, code=code, state=state), "code": code,
             **extra}
@@ -179,10 +209,9 @@ async def authorisation_request(ctx: Context, params: dict) -> tuple[
     check_redirect_uri(partner, params["redirect_uri"], "query.redirect_uri")
     if params["response_type"] != "code":
         return partner, None, ("unsupported_response_type", "response_type must be code.")
-    if not params.get("code_challenge"):
-        return partner, None, ("invalid_request", "PKCE is required: send code_challenge.")
-    if params.get("code_challenge_method", "plain") not in ("S256", "plain"):
-        return partner, None, ("invalid_request", "code_challenge_method must be S256 or plain.")
+    pkce = challenge_problem(params.get("code_challenge"), params.get("code_challenge_method"))
+    if pkce is not None:
+        return partner, None, ("invalid_request", pkce)
     consent = await ctx.store.consents.get(partner.partner_id, params["consent_id"])
     if consent is None:
         return partner, None, ("invalid_request", "No such consent for this client.")
@@ -192,14 +221,23 @@ async def authorisation_request(ctx: Context, params: dict) -> tuple[
     return partner, consent, None
 
 
+@decides(throttle.check, throttle.failed)
 async def sign_in(ctx: Context, partner_id: str, username: str,
                   password: str) -> Customer | None:
-    """The synthetic customer a mobile number or customer id stands for, with the password."""
-    if not hmac.compare_digest(password.encode(), TEST_PASSWORD.encode()):
-        return None
+    """The synthetic customer a mobile number or customer id stands for, with the password.
+    A customer's failed passwords are counted, and past the limit every try is throttled."""
     if username.startswith("cus_"):
-        return await ctx.store.bank.customer(partner_id, username)
-    return await ctx.store.bank.customer_by_mobile(partner_id, username)
+        customer = await ctx.store.bank.customer(partner_id, username)
+    else:
+        customer = await ctx.store.bank.customer_by_mobile(partner_id, username)
+    if customer is None:
+        return None
+    guesses = (throttle.customer(partner_id, customer.customer_id), "passwords")
+    await throttle.check(ctx, *guesses, field="body.password")
+    if hmac.compare_digest(password.encode(), TEST_PASSWORD.encode()):
+        return customer
+    await throttle.failed(ctx, *guesses, field="body.password")
+    return None
 
 
 def ticket(partner: Partner, consent_id: str, customer_id: str, expires: int) -> str:

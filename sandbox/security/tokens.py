@@ -27,11 +27,20 @@ from sandbox.store import Store
 CACHE_SIZE = 10_000
 
 
-async def issue_token(store: Store, clock: Clock, partner_id: str, scopes: list[str], ttl: int,
-                      *, consent: Consent | None = None, code_hash: str | None = None,
-                      refresh: bool = False) -> dict:
-    """An access token; bound to a customer's consent when `consent` is given, then also with
-    a refresh token (for as long as the consent lives) if `refresh`."""
+async def issue_token(store: Store, clock: Clock, partner_id: str, scopes: list[str],
+                      ttl: int) -> dict:
+    """A partner's own access token (client credentials), bound to no customer."""
+    answer, token, _ = new_token(clock, partner_id, scopes, ttl)
+    await store.consents.add_token(token)
+    return answer
+
+
+def new_token(clock: Clock, partner_id: str, scopes: list[str], ttl: int, *,
+              consent: Consent | None = None,
+              code_hash: str | None = None) -> tuple[dict, Token, dict | None]:
+    """(the token endpoint's answer, the access token's record, the refresh token's row), not
+    yet stored. Bound to a customer's consent when `consent` is given, and then with a refresh
+    token (for as long as the consent lives) of the family of the code `code_hash`."""
     secret = mint.secret()
     token = Token(token_hash=mint.digest(secret), partner_id=partner_id, scopes=" ".join(scopes),
                   consent_id=consent.consent_id if consent else None,
@@ -39,17 +48,15 @@ async def issue_token(store: Store, clock: Clock, partner_id: str, scopes: list[
                   expires_at=int(clock.timestamp()) + ttl)
     answer = {"access_token": secret, "token_type": "Bearer", "expires_in": ttl,
               "scope": token.scopes}
-    refresh_row = None
-    if consent is not None:
-        answer["consent_id"], answer["customer_id"] = consent.consent_id, consent.customer_id
-        if refresh:
-            refresh_token = mint.secret("rt_")
-            refresh_row = {"token_hash": mint.digest(refresh_token), "partner_id": partner_id,
-                           "consent_id": consent.consent_id, "customer_id": consent.customer_id,
-                           "scopes": token.scopes, "code_hash": code_hash or "", "revoked": 0}
-            answer["refresh_token"] = refresh_token
-    await store.consents.add_token(token, refresh_row)
-    return answer
+    if consent is None:
+        return answer, token, None
+    answer["consent_id"], answer["customer_id"] = consent.consent_id, consent.customer_id
+    refresh_token = mint.secret("rt_")
+    answer["refresh_token"] = refresh_token
+    return answer, token, {
+        "token_hash": mint.digest(refresh_token), "partner_id": partner_id,
+        "consent_id": consent.consent_id, "customer_id": consent.customer_id,
+        "scopes": token.scopes, "code_hash": code_hash or "", "revoked": 0, "used": 0}
 
 
 class TokenCache:
@@ -89,8 +96,8 @@ async def token_info(token: str, request) -> dict:
             ctx.tokens.put(key, entry)
     partner_id, scopes, expires_at, consent_id = entry
     if expires_at == 0:
-        raise TokenRevoked("The access token was revoked: the code it came from was used "
-                           "twice.")
+        raise TokenRevoked("The access token was revoked: the code it came from, or a "
+                           "refresh token of its family, was used twice.")
     if ctx.clock.timestamp() >= expires_at:
         raise TokenExpired("The access token has expired; get a new one from POST "
                            "/oauth2/token.")

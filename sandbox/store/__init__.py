@@ -1,7 +1,7 @@
 """State behind one small interface: `open_store(url)` gives a `Store` over SQLite or PostgreSQL,
 its queries grouped by topic.
 
-    store.partners   partners, their credentials and clocks; the bank seed
+    store.partners   partners, their credentials and clocks; the bank seed; failed sign-ins
     store.consents   consents, access and refresh tokens, authorization codes
     store.bank       customers, accounts and statements, as read
     store.ledger     money: facts for decisions, bookings written atomically, the ledger check

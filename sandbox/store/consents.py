@@ -9,7 +9,7 @@ from __future__ import annotations
 import typing as t
 
 from sandbox.records import Consent, Token
-from sandbox.store.base import Row, Topic, insert, insert_records
+from sandbox.store.base import Row, Topic, Transaction, insert, insert_records
 
 _CONSENT = ("SELECT c.*, p.clock_offset_s FROM consents c JOIN partners p"
             " ON p.partner_id = c.partner_id")
@@ -84,26 +84,59 @@ class Consents(Topic):
         return await self.db.fetchone("SELECT * FROM refresh_tokens WHERE token_hash = ?",
                                       (token_hash,))
 
+    async def rotate_refresh(self, token_hash: str, token: Token, refresh: Row) -> str:
+        """Spends a refresh token on its successors (`token` and `refresh`), at most once:
+        "rotated"; or "revoked" (it was revoked, nothing written); or "reused": it was spent
+        before, so someone holds a copy, and its whole family (every token from the same
+        code) is revoked (RFC 9700 §4.14.2)."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone("SELECT revoked, used, code_hash FROM refresh_tokens"
+                                    " WHERE token_hash = ?" + self.db.for_update, (token_hash,))
+            if row is None or row["revoked"]:
+                return "revoked"
+            if row["used"]:
+                await _revoke_family(tx, row["code_hash"])
+                return "reused"
+            await tx.execute("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?",
+                             (token_hash,))
+            await insert_records(tx, [token])
+            await insert(tx, "refresh_tokens", [refresh])
+            return "rotated"
+
     # -- authorization codes -------------------------------------------------------------------
 
     async def add_code(self, code: Row) -> None:
         async with self.db.transaction() as tx:
             await insert(tx, "authorization_codes", [code])
 
-    async def take_code(self, code_hash: str) -> Row | None:
-        """The code's row, marked used from now on; `used` says whether it was used before.
-        A reused code also revokes every token issued from it (RFC 6749 §4.1.2)."""
+    async def code(self, code_hash: str) -> Row | None:
+        """The code's row, as it is: read before it is taken, so that a wrong presentation
+        (another client, redirect URI or verifier) changes nothing."""
+        return await self.db.fetchone("SELECT * FROM authorization_codes WHERE code_hash = ?",
+                                      (code_hash,))
+
+    async def take_code(self, code_hash: str, token: Token, refresh: Row) -> str:
+        """Spends the code on `token` and `refresh`, at most once: "taken"; or "reused": it was
+        spent before, and every token of its family is revoked (RFC 6749 §4.1.2)."""
         async with self.db.transaction() as tx:
-            row = await tx.fetchone("SELECT * FROM authorization_codes WHERE code_hash = ?"
+            row = await tx.fetchone("SELECT used FROM authorization_codes WHERE code_hash = ?"
                                     + self.db.for_update, (code_hash,))
-            if row is None:
-                return None
-            if row["used"]:
-                await tx.execute("UPDATE tokens SET expires_at = 0 WHERE code_hash = ?",
-                                 (code_hash,))
-                await tx.execute("UPDATE refresh_tokens SET revoked = 1 WHERE code_hash = ?",
-                                 (code_hash,))
-            else:
-                await tx.execute("UPDATE authorization_codes SET used = 1 WHERE code_hash = ?",
-                                 (code_hash,))
-            return row
+            if row is None or row["used"]:
+                await _revoke_family(tx, code_hash)
+                return "reused"
+            await tx.execute("UPDATE authorization_codes SET used = 1 WHERE code_hash = ?",
+                             (code_hash,))
+            await insert_records(tx, [token])
+            await insert(tx, "refresh_tokens", [refresh])
+            return "taken"
+
+    async def revoke_family(self, code_hash: str) -> None:
+        async with self.db.transaction() as tx:
+            await _revoke_family(tx, code_hash)
+
+
+async def _revoke_family(tx: Transaction, code_hash: str) -> None:
+    """Every access and refresh token descended from one code: what its tokens gave, and what
+    their refresh tokens gave in turn, carry the code's digest."""
+    await tx.execute("UPDATE tokens SET expires_at = 0 WHERE code_hash = ?", (code_hash,))
+    await tx.execute("UPDATE refresh_tokens SET revoked = 1 WHERE code_hash = ?", (code_hash,))

@@ -56,3 +56,30 @@ class Partners(Topic):
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE partners SET clock_offset_s = ? WHERE partner_id = ?",
                              (seconds, partner_id))
+
+    # -- failed secret and password checks ----------------------------------------------------
+
+    async def failures(self, subject: str) -> tuple[int, int]:
+        """(failures, when their window started, epoch seconds) counted for `subject`."""
+        row = await self.db.fetchone(
+            "SELECT failures, window_start FROM failed_attempts WHERE subject = ?", (subject,))
+        return (row["failures"], row["window_start"]) if row else (0, 0)
+
+    async def count_failure(self, subject: str, now: int, window_s: int) -> tuple[int, int]:
+        """Counts one more failure for `subject` in its window (a new window if the last one
+        ended), in one statement, so that processes failing at once each count; the new
+        (failures, window start). A row per client or customer at most: only known ones are
+        counted (`security/throttle.py`), so the table needs no pruning."""
+        ended = now - window_s
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO failed_attempts (subject, window_start, failures) VALUES (?, ?, 1)"
+                " ON CONFLICT (subject) DO UPDATE SET"
+                " failures = CASE WHEN failed_attempts.window_start > ?"
+                " THEN failed_attempts.failures + 1 ELSE 1 END,"
+                " window_start = CASE WHEN failed_attempts.window_start > ?"
+                " THEN failed_attempts.window_start ELSE excluded.window_start END",
+                (subject, now, ended, ended))
+            row = await tx.fetchone("SELECT failures, window_start FROM failed_attempts"
+                                    " WHERE subject = ?", (subject,))
+        return row["failures"], row["window_start"]

@@ -16,7 +16,7 @@ from sandbox.store.base import StoreError, Transaction
 
 #: Bumped when a table changes shape; a database made with another version is refused at start
 #: (the sandbox keeps no migrations: its data is synthetic, a new --db costs nothing).
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -230,7 +230,14 @@ TABLES = (
         customer_id TEXT NOT NULL,
         scopes TEXT NOT NULL,
         code_hash TEXT NOT NULL,
-        revoked INTEGER NOT NULL)""",
+        revoked INTEGER NOT NULL,
+        used INTEGER NOT NULL)""",
+    # Failed secret and password checks, counted per client or customer in a fixed window:
+    # in the database, so that every server process sees the same count.
+    """CREATE TABLE IF NOT EXISTS failed_attempts (
+        subject TEXT PRIMARY KEY,
+        window_start BIGINT NOT NULL,
+        failures INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS consents_by_partner ON consents (partner_id, created_at)",
     "CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, next_attempt_ms)",
     "CREATE INDEX IF NOT EXISTS notifications_by_partner"

@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -46,7 +47,7 @@ from sandbox.partners import create_partner
 from sandbox.refusals import Conflict, ConsentRefusal, NotFound, Refusal
 from sandbox.rules import consents as rules
 from sandbox.security.oauth import redirect_to
-from sandbox.security.pkce import pkce_matches
+from sandbox.security.pkce import challenge_problem, pkce_matches, s256_challenge
 from sandbox.store import open_store
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -410,16 +411,31 @@ TestConsentStatuses = ConsentMachine.TestCase
 def test_pkce_s256_matches_the_rfc_7636_example():
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
     challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-    assert pkce_matches(verifier, challenge, "S256")
-    assert not pkce_matches(verifier[:-1] + "j", challenge, "S256")
-    # Sent as plain, the verifier is compared as it is: it is not the challenge.
-    assert not pkce_matches(verifier, challenge, "plain")
+    assert pkce_matches(verifier, challenge)
+    assert not pkce_matches(verifier[:-1] + "j", challenge)
+    # The verifier itself is never taken for its challenge (that would be `plain`).
+    assert not pkce_matches(challenge, challenge)
 
 
-def test_pkce_plain_compares_the_verifier_as_it_is():
-    assert pkce_matches("a-verifier-of-43-characters-or-more-0123456789",
-                                 "a-verifier-of-43-characters-or-more-0123456789", "plain")
-    assert not pkce_matches("a-verifier", "another-verifier", "plain")
+@pytest.mark.parametrize(("verifier", "why"), (
+    ("a" * 42, "shorter than RFC 7636 allows"),
+    ("a" * 129, "longer than RFC 7636 allows"),
+    ("a" * 42 + "/", "a character outside the unreserved set"),
+))
+def test_pkce_refuses_a_verifier_rfc_7636_does_not_allow(verifier, why):
+    assert not pkce_matches(verifier, s256_challenge(verifier)), why
+
+
+@pytest.mark.parametrize(("challenge", "method", "wrong"), (
+    (None, "S256", "PKCE is required"),
+    ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "plain", "must be S256"),
+    ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", None, "must be S256"),
+    ("x", "S256", "43-character"),
+    ("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM=", "S256", "43-character"),
+))
+def test_only_an_s256_challenge_of_43_characters_is_accepted(challenge, method, wrong):
+    assert wrong in challenge_problem(challenge, method)
+    assert challenge_problem("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "S256") is None
 
 
 def test_redirect_to_appends_the_query_and_drops_what_is_none():
