@@ -186,6 +186,11 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # -- setup -----------------------------------------------------------------------------
 
+    def everyones_say(self) -> frozenset[str]:
+        """The machine is a partner app every customer of which consented to everything: any
+        account's say (whose consent a step needs is `test_payment_ownership`'s business)."""
+        return frozenset(self.accounts)
+
     @initialize(seed=st.sampled_from(SEEDS))
     def open_bank(self, seed):
         self.store = open_store(f"sqlite:///{self.tmp / 'ledger.db'}")
@@ -268,7 +273,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.tried.append((request_id, body))
         try:
             payment, replayed = self.run(payments.post_transfer(
-                self.store, self.clock, self.partner_id, request_id, body))
+                self.store, self.clock, self.partner_id, request_id, body,
+                consent_accounts=self.everyones_say()))
         except Refusal as refusal:
             assert refusal.code == expected, (refusal.code, refusal.detail, expected)
             if expected == "IDEMPOTENCY_CONFLICT":
@@ -322,7 +328,8 @@ class LedgerMachine(RuleBasedStateMachine):
         before = self.store_balances()
         try:
             row, replayed = self.run(payments.refund_payment(
-                self.store, self.clock, self.partner_id, payment.payment_id, request_id))
+                self.store, self.clock, self.partner_id, payment.payment_id, request_id,
+                consent_accounts=self.everyones_say()))
         except Refusal as refusal:
             assert refusal.code == expected, (refusal.code, refusal.detail, expected)
             assert self.store_balances() == before, "a refused refund moved money"
@@ -453,7 +460,8 @@ class LedgerMachine(RuleBasedStateMachine):
         before = self.store_balances()
         with pytest.raises(NotFound) as refused:
             self.run(payments.refund_payment(self.store, self.clock, self.partner_id,
-                                             payment_id, self.next_id("refund")))
+                                             payment_id, self.next_id("refund"),
+                                             consent_accounts=self.everyones_say()))
         assert refused.value.code == "PAYMENT_NOT_FOUND"
         assert self.store_balances() == before
 
