@@ -81,9 +81,9 @@ def test_a_run_without_unsafe_leaves_the_partner_as_it_found_it(sandbox):
     partner = create_partner(server.db, "bystander")
     token = customer_token(server.url, partner["client_id"],
                            partner["client_secret"])["access_token"]
-    registered = httpx.put(server.url + "/payments/v1/callback",
+    registered = httpx.put(server.url + "/payments/v1/callback",  # the partner's own
                            json={"url": "http://127.0.0.1:9/hooks/payments"},
-                           headers={"Authorization": f"Bearer {token}"})
+                           headers={"Authorization": f"Bearer {get_token(server.url, partner)}"})
     assert registered.status_code == 200, registered.text
     before = state(server.db)
     result = cli("verify", "--contract", "payments", "--base-url", server.url + "/payments/v1",
