@@ -36,16 +36,20 @@ class Context:
     def consent(self, token_info: dict, permission: str, **scope) -> Consent:
         """The consent behind the caller's token, if it covers `permission` (on the account and
         dates in `scope`); refused otherwise (`rules.consents.require`)."""
-        consent = token_info.get("consent")
-        now = self.clock.now_for(consent.clock_offset_s) if consent is not None else None
+        consent, now = self._consent_now(token_info)
         return consents.require(consent, permission, now, **scope)
 
     def live_consent(self, token_info: dict) -> Consent:
         """The live consent behind a customer's token, whatever it permits
         (`rules.consents.live`): a customer sees the records of its consent's accounts."""
+        return consents.live(*self._consent_now(token_info))
+
+    def _consent_now(self, token_info: dict) -> tuple[Consent | None, dt.datetime | None]:
+        """The token's consent (None for a client-credentials token) and now by its partner's
+        clock."""
         consent = token_info.get("consent")
-        now = self.clock.now_for(consent.clock_offset_s) if consent is not None else None
-        return consents.live(consent, now)
+        return consent, (self.clock.now_for(consent.clock_offset_s) if consent is not None
+                         else None)
 
     @staticmethod
     def partner_only(token_info: dict) -> None:

@@ -81,15 +81,20 @@ def scopes_for(permissions: list[str]) -> list[str]:
     return sorted({PERMISSIONS[p] for p in permissions})
 
 
-@decides(ConsentNotActive, PermissionNotGranted, AccountNotInConsent, OutsideConsentPeriod)
+@decides(ConsentNotActive)
+def _check_live(consent: Consent, now: dt.datetime) -> None:
+    status = effective_status(consent, now)
+    if status != AUTHORISED:
+        raise ConsentNotActive(f"Consent {consent.consent_id} is {status}.")
+
+
+@decides(_check_live, PermissionNotGranted, AccountNotInConsent, OutsideConsentPeriod)
 def covers(consent: Consent, permission: str, now: dt.datetime, *,
            account_id: str | None = None, from_date: str | None = None,
            to_date: str | None = None, account_field: str = "path.account_id") -> None:
     """Refuses unless the (authorised, live) consent grants `permission`, on `account_id`,
     for transactions between `from_date` and `to_date` (ISO dates)."""
-    status = effective_status(consent, now)
-    if status != AUTHORISED:
-        raise ConsentNotActive(f"Consent {consent.consent_id} is {status}.")
+    _check_live(consent, now)
     if permission not in consent.permission_list:
         raise PermissionNotGranted(
             f"Consent {consent.consent_id} does not grant {permission} (it grants "
@@ -122,7 +127,7 @@ def require(consent: Consent | None, permission: str, now: dt.datetime | None,
     return consent
 
 
-@decides(ConsentRequired, ConsentNotActive)
+@decides(ConsentRequired, _check_live)
 def live(consent: Consent | None, now: dt.datetime | None) -> Consent:
     """The consent behind a customer-bound token, if it is authorised and live, whatever it
     permits: what seeing the customer's own records (its payments) needs. Which records it
@@ -131,9 +136,7 @@ def live(consent: Consent | None, now: dt.datetime | None) -> Consent:
         raise ConsentRequired("This is a customer's record: use a token from the "
                               "authorization_code grant (or `openbank-sandbox token`), not a "
                               "client-credentials one.")
-    status = effective_status(consent, now)
-    if status != AUTHORISED:
-        raise ConsentNotActive(f"Consent {consent.consent_id} is {status}.")
+    _check_live(consent, now)
     return consent
 
 

@@ -97,10 +97,7 @@ class Consents(Topic):
             if row["used"]:
                 await _revoke_family(tx, row["code_hash"])
                 return "reused"
-            await tx.execute("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?",
-                             (token_hash,))
-            await insert_records(tx, [token])
-            await insert(tx, "refresh_tokens", [refresh])
+            await _spend(tx, "refresh_tokens", "token_hash", token_hash, token, refresh)
             return "rotated"
 
     # -- authorization codes -------------------------------------------------------------------
@@ -124,15 +121,20 @@ class Consents(Topic):
             if row is None or row["used"]:
                 await _revoke_family(tx, code_hash)
                 return "reused"
-            await tx.execute("UPDATE authorization_codes SET used = 1 WHERE code_hash = ?",
-                             (code_hash,))
-            await insert_records(tx, [token])
-            await insert(tx, "refresh_tokens", [refresh])
+            await _spend(tx, "authorization_codes", "code_hash", code_hash, token, refresh)
             return "taken"
 
     async def revoke_family(self, code_hash: str) -> None:
         async with self.db.transaction() as tx:
             await _revoke_family(tx, code_hash)
+
+
+async def _spend(tx: Transaction, table: str, key: str, value: str, token: Token,
+                 refresh: Row) -> None:
+    """A code or refresh token marked used, and the tokens it was spent on stored with it."""
+    await tx.execute(f"UPDATE {table} SET used = 1 WHERE {key} = ?", (value,))
+    await insert_records(tx, [token])
+    await insert(tx, "refresh_tokens", [refresh])
 
 
 async def _revoke_family(tx: Transaction, code_hash: str) -> None:
