@@ -25,7 +25,7 @@ from pathlib import Path
 
 import gevent
 from locust import FastHttpUser, events, task
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
 from sandbox.load.contract_check import ResponseCheck
 from sandbox.load.profile import STEPS, Profile
@@ -239,7 +239,19 @@ def _made_share(environment, process: str) -> None:
     the run once its calls in flight are answered."""
     _shares_made.add(process)
     if len(_shares_made) >= max(1, PLAN["locust_workers"]):
-        gevent.spawn_later(STOP_AFTER_LAST_CALL, environment.runner.quit)
+        gevent.spawn(_quit_when_reported, environment)
+
+
+def _quit_when_reported(environment) -> None:
+    """Ends the run once the calls in flight are answered and every process's calls are in
+    the master's statistics: a worker reports every few seconds, and its last report, sent
+    as it stops, may come after the master has stopped listening."""
+    gevent.sleep(STOP_AFTER_LAST_CALL)
+    made = CALL_SHARE * max(1, PLAN["locust_workers"])  # each call is one request or more
+    deadline = time.monotonic() + WORKER_REPORT_INTERVAL + 1
+    while environment.stats.total.num_requests < made and time.monotonic() < deadline:
+        gevent.sleep(0.1)
+    environment.runner.quit()
 
 
 @events.init.add_listener

@@ -362,6 +362,11 @@ def render(summary: dict, report: Path) -> str:
     lines = [f"{summary['profile']}: {summary['calls']:,} calls, {summary['failures']:,} "
              f"failures, {summary['rps']:,} calls/s; p50 {summary['p50_ms']} ms, p95 "
              f"{summary['p95_ms']} ms, p99 {summary['p99_ms']} ms"]
+    if summary["calls"] < summary["target_calls"]:
+        lines.append(f"  only {summary['calls']:,} of the plan's {summary['target_calls']:,} "
+                     "calls were made before the run's time limit (the curve and "
+                     f"{grace_s(summary['duration_s']):.0f} s of grace): the load generator "
+                     "fell behind; try more --workers or a longer --duration")
     for name, section in summary["sections"].items():
         lines.append(f"  {name:<10} {section['calls']:>9,} calls  {section['failures']:>6,} "
                      f"failures  p50 {section['p50_ms']} ms  p99 {section['p99_ms']} ms")
