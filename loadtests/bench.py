@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -215,6 +216,7 @@ async def hammer(url: str, path: str, headers: dict, seconds: float, connections
     counter = iter(range(10**12))
     statuses: dict[int, int] = {}
     latencies: list[float] = []
+    replays = [0]  # transfers answered from an earlier try: not what a benchmark should count
     stop_at = time.perf_counter() + seconds
 
     async def worker() -> None:
@@ -232,6 +234,8 @@ async def hammer(url: str, path: str, headers: dict, seconds: float, connections
                 await reader.readexactly(length)
                 latencies.append(time.perf_counter() - started)
                 statuses[status] = statuses.get(status, 0) + 1
+                if b"idempotent-replayed: true" in head_bytes.lower():
+                    replays[0] += 1
         finally:
             writer.close()
 
@@ -244,6 +248,7 @@ async def hammer(url: str, path: str, headers: dict, seconds: float, connections
         "requests": total,
         "rps": round(total / elapsed, 1),
         "statuses": statuses,
+        "replays": replays[0],
         "p50_ms": round(latencies[total // 2] * 1000, 2) if total else None,
         "p99_ms": round(latencies[int(total * 0.99)] * 1000, 2) if total else None,
     }
@@ -255,8 +260,12 @@ def transfer_requests(url: str, tokens: dict[str, str], accounts: list[str],
     one is a new order: validated, locked, booked, recorded for idempotency. Each carries the
     token of its payer's consent (`tokens`: account id → token)."""
     host = url.removeprefix("http://").split(":")[0]
+    # Request ids of their own, not the n-th of this measurement: every measurement counts
+    # from 0, and a repeated id is an idempotent replay (201 again, nothing booked).
+    fresh = itertools.count()
 
     def make(n: int) -> bytes:
+        n = next(fresh)
         body = json.dumps({
             "debtor_account_id": accounts[n % len(accounts)],
             "creditor": {"account_id": accounts[(n + 1) % len(accounts)]},
@@ -365,7 +374,10 @@ def main(argv: list[str] | None = None) -> int:
                     results[name].append(result)
                     print(f"round {round_no}  {name:<24} {result['rps']:>9.1f} req/s  "
                           f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  "
-                          f"statuses {result['statuses']}", flush=True)
+                          f"statuses {result['statuses']}"
+                          + (f" ({result['replays']} replays)"
+                             if result["replays"] and not name.startswith("prism") else ""),
+                          flush=True)
         finally:
             for proc in procs:
                 proc.terminate()
@@ -374,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     best = {name: max(r["rps"] for r in runs) for name, runs in results.items()}
     median = {name: statistics.median(r["rps"] for r in runs) for name, runs in results.items()}
     ok = {name: {201} for name in writes}
-    bad = {name: [r["statuses"] for r in runs if set(r["statuses"]) != ok.get(name, {200})]
+    # Prism answers with the contract's example headers, `Idempotent-Replayed: true` among them.
+    bad = {name: [r["statuses"] for r in runs if set(r["statuses"]) != ok.get(name, {200})
+                  or (r["replays"] and not name.startswith("prism"))]
            for name, runs in results.items()}
     print(f"\n1 process each, {args.connections} connections, {os.cpu_count()} cores, "
           f"{args.rounds} rounds of {args.seconds:g} s:  {'best':>9}  {'median':>9}")
@@ -404,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
              "ratios": {k: {m: round(x, 3) for m, x in v.items()} for k, v in ratios.items()}},
             indent=2))
     if any(bad.values()):
-        print(f"non-200 answers: {bad}", file=sys.stderr)
+        print(f"unexpected answers (status, or a replayed transfer): {bad}", file=sys.stderr)
         return 1
     return 0
 

@@ -258,7 +258,7 @@ class Books:
         if self.ids is None and not (movement_id and transaction_ids):
             raise ValueError("these books draw no ids: give the move its ids")
         move.booked_at = booked_at
-        move.movement_id = movement_id or move.movement_id or self.ids.next("mov")
+        move.movement_id = movement_id or move.movement_id or self.ids.next("mov", ordered=True)
         move.transaction_ids = (transaction_ids or move.transaction_ids
                                 or [self.ids.next("txn") for _ in move.lines])
 

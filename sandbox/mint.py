@@ -20,6 +20,7 @@ import itertools
 import os
 import random
 import secrets
+import time
 
 _random = random.Random(os.urandom(32))
 os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
@@ -32,20 +33,29 @@ def record_id(prefix: str) -> str:
 
 class IdSource:
     """Ids for the records one decision makes, derived from `seed`: deterministic, unique as
-    long as seeds are (`IdSource.fresh()` draws one)."""
+    long as seeds are (`IdSource.fresh()` draws one).
 
-    __slots__ = ("seed", "_count")
+    Keys only the store sees (a journal entry's movement id) may be `ordered`: the 16 digits
+    follow 12 of `drawn_at`, the millisecond the source was drawn, so that each new entry goes
+    at the end of the journal's indexes instead of a random page of them. Each page a commit
+    touches is written and synced; ordered keys halve the journal's share of them."""
 
-    def __init__(self, seed: int):
+    __slots__ = ("seed", "drawn_at", "_count")
+
+    def __init__(self, seed: int, drawn_at: int | None = None):
         self.seed = seed
+        self.drawn_at = drawn_at
         self._count = itertools.count()
 
     @classmethod
     def fresh(cls) -> IdSource:
-        return cls(_random.getrandbits(64))
+        return cls(_random.getrandbits(64), time.time_ns() // 1_000_000)
 
-    def next(self, prefix: str) -> str:
-        return f"{prefix}_{_mix(self.seed + next(self._count)):016x}"
+    def next(self, prefix: str, *, ordered: bool = False) -> str:
+        mixed = _mix(self.seed + next(self._count))
+        if ordered and self.drawn_at is not None:
+            return f"{prefix}_{self.drawn_at:012x}{mixed:016x}"
+        return f"{prefix}_{mixed:016x}"
 
     def rng(self) -> random.Random:
         """A generator for fields drawn at random (an account opened online: its card number),

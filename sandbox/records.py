@@ -43,13 +43,17 @@ class _Record:
 
     def changed(self: T, **changes: t.Any) -> T:
         """This record with `changes`: a new one."""
-        return type(self)(*[changes[name] if name in changes else getattr(self, name)
-                            for name in _names(type(self))])
+        record = type(self)(*_every_value(type(self))(self))
+        for name, value in changes.items():
+            setattr(record, name, value)
+        return record
 
     def changes_from(self, before: _Record) -> dict[str, t.Any]:
         """The columns that differ from `before` (the same record as it was)."""
-        return {name: getattr(self, name) for name in _columns(type(self))
-                if getattr(self, name) != getattr(before, name)}
+        values = _values(type(self))
+        return {name: now for name, now, then
+                in zip(_columns(type(self)), values(self), values(before), strict=True)
+                if now != then}
 
 
 # Per class, computed once: these run for every row the store reads or writes.
@@ -61,6 +65,11 @@ def _names(cls: type) -> tuple[str, ...]:
 @functools.cache
 def _columns(cls: type) -> tuple[str, ...]:
     return tuple(name for name in _names(cls) if name not in cls.JOINED)
+
+
+@functools.cache
+def _every_value(cls: type) -> t.Callable[[t.Any], tuple]:
+    return operator.attrgetter(*_names(cls))
 
 
 @functools.cache

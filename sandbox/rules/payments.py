@@ -80,6 +80,7 @@ class TransferFacts:
     names: dict[str, str]  # customers' names by customer id
     partner_paid_today: Fen = Fen(0)  # loaded only when the partner has controls
     recent_debits: dict[int, int] = dataclasses.field(default_factory=dict)  # by window (s)
+    callback: bool = True  # the partner has a callback registered: notifications are kept
 
 
 @dataclasses.dataclass(slots=True)
@@ -91,6 +92,7 @@ class PaymentFacts:
     accounts: dict[str, Account]
     totals: Totals
     names: dict[str, str]
+    callback: bool = True  # the partner has a callback registered: notifications are kept
 
 
 def _event(kind: str, payment: Payment, now: dt.datetime, ids: IdSource) -> Event:
@@ -226,14 +228,17 @@ def decide_transfer(order: Order, facts: TransferFacts, *, now: dt.datetime, ids
             account_id=debtor.account_id, action="held", amount=amount,
             request_id=order.request_id, at=now.isoformat(timespec="microseconds"),
             payment_id=payment_id)))
-    events = [_event("payment.settled", payment, now, ids)] if status == "settled" else []
+    events = ([_event("payment.settled", payment, now, ids)]
+              if status == "settled" and facts.callback else [])
     return books.booking(saves=saves, events=events, result=payment)
 
 
-def _changed(books: Books, before: Payment, now: dt.datetime, ids: IdSource,
-             event: str | None, **changes: t.Any) -> Booking:
+def _changed(facts: PaymentFacts, books: Books, before: Payment, now: dt.datetime,
+             ids: IdSource, event: str | None, **changes: t.Any) -> Booking:
+    """`before` with `changes`, and the notification `event` of it if the partner has a
+    callback to send it to."""
     payment = before.changed(**changes)
-    events = [_event(event, payment, now, ids)] if event else []
+    events = [_event(event, payment, now, ids)] if event and facts.callback else []
     return books.booking(saves=[Save(payment, before)], events=events, result=payment)
 
 
@@ -246,7 +251,7 @@ def decide_answer(facts: PaymentFacts, *, now: dt.datetime, ids: IdSource) -> Bo
     books = Books(facts.accounts.values(), ids, totals=facts.totals)
     booked_at = now.isoformat(timespec="seconds")
     if not payment.creditor_account_number.endswith(UNKNOWN_AT_OTHER_BANK):
-        return _changed(books, payment, now, ids, "payment.settled", status="settled",
+        return _changed(facts, books, payment, now, ids, "payment.settled", status="settled",
                         settles_at_ms=None, settled_at=booked_at)
     # Money returned by the other bank is always taken back: no class cap applies.
     debtor_id = payment.debtor_account_id
@@ -255,7 +260,7 @@ def decide_answer(facts: PaymentFacts, *, now: dt.datetime, ids: IdSource) -> Bo
                                             payment.creditor_name,
                                             payment.creditor_account_number)},
                       booked_at=booked_at)
-    return _changed(books, payment, now, ids, "payment.failed", status="failed",
+    return _changed(facts, books, payment, now, ids, "payment.failed", status="failed",
                     settles_at_ms=None, failure_code=CreditorAccountNotFound.code,
                     failure_detail="The creditor's bank has no account with that number; the "
                                    f"amount came back in movement {move.movement_id}.",
@@ -308,7 +313,7 @@ def decide_refund(facts: PaymentFacts, *, consent_accounts: t.Collection[str], r
     booked_at = now.isoformat(timespec="seconds")
     move = books.move(ledger.transfer(creditor_id or ledger.CLEARING, debtor.account_id, amount),
                       narratives, booked_at=booked_at)
-    return _changed(books, payment, now, ids, "payment.refunded", status="refunded",
+    return _changed(facts, books, payment, now, ids, "payment.refunded", status="refunded",
                     refund_request_id=request_id, refund_movement_id=move.movement_id,
                     refunded_at=booked_at)
 
@@ -357,9 +362,9 @@ def decide_release(facts: PaymentFacts, *, now: dt.datetime, ids: IdSource,
     books.move(ledger.transfer(ledger.HELD, creditor_id or ledger.CLEARING, amount), narratives,
                booked_at=booked_at)
     if creditor_id is not None:
-        return _changed(books, payment, now, ids, "payment.settled", status="settled",
+        return _changed(facts, books, payment, now, ids, "payment.settled", status="settled",
                         settled_at=booked_at)
-    return _changed(books, payment, now, ids, None, status="pending",
+    return _changed(facts, books, payment, now, ids, None, status="pending",
                     settles_at_ms=_settles_at_ms(now, interbank_delay_s))
 
 
@@ -374,7 +379,7 @@ def decide_reject(facts: PaymentFacts, *, now: dt.datetime, ids: IdSource) -> Bo
                                             payment.creditor_name,
                                             payment.creditor_account_number)},
                       booked_at=now.isoformat(timespec="seconds"))
-    return _changed(books, payment, now, ids, "payment.failed", status="failed",
+    return _changed(facts, books, payment, now, ids, "payment.failed", status="failed",
                     failure_code="RISK_REJECTED",
                     failure_detail="The bank's risk review rejected the payment; the amount "
                                    f"came back in movement {move.movement_id}.",

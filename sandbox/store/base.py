@@ -105,6 +105,12 @@ def insert_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks(columns)})"
 
 
+@functools.cache
+def update_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    return (f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)}"
+            f" WHERE {' AND '.join(f'{k} = ?' for k in key)}")
+
+
 def marks(values: t.Sized) -> str:
     """`?, ?, ?` for an IN list of `values`."""
     return ", ".join("?" * len(values))

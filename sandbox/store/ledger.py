@@ -20,7 +20,15 @@ from sandbox.records import Account, Controls, Customer, Payment
 from sandbox.rules.accounts import OpeningFacts
 from sandbox.rules.limits import Usage, tracks_usage
 from sandbox.rules.payments import Order, PaymentFacts, TransferFacts
-from sandbox.store.base import Row, Topic, Transaction, insert_records, insert_sql, marks
+from sandbox.store.base import (
+    Row,
+    Topic,
+    Transaction,
+    insert_records,
+    insert_sql,
+    marks,
+    update_sql,
+)
 
 _UPSERT_USAGE = (
     "INSERT INTO usage_totals (partner_id, account_id, period, out_fen, non_bound_out_fen,"
@@ -49,10 +57,8 @@ async def write(tx: Transaction, partner_id: str, booking: Booking) -> None:
             changes = save.record.changes_from(save.before)
             if changes:
                 key = save.record.KEY
-                await tx.execute(
-                    f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in changes)}"
-                    f" WHERE {' AND '.join(f'{k} = ?' for k in key)}",
-                    (*changes.values(), *(getattr(save.record, k) for k in key)))
+                await tx.execute(update_sql(table, tuple(changes), key),
+                                 (*changes.values(), *map(save.record.__getattribute__, key)))
     if booking.lines:
         await tx.executemany(insert_sql("transactions", ("partner_id", *LINE_COLUMNS)),
                              [(partner_id, *line_values(line)) for line in booking.lines])
@@ -67,13 +73,24 @@ async def write(tx: Transaction, partner_id: str, booking: Booking) -> None:
         await tx.executemany(_UPSERT_USAGE, [
             (partner_id, u.account_id, u.period, u.out_fen, u.non_bound_out_fen,
              u.non_bound_in_fen) for u in booking.usage])
-    # A notification is kept only for a partner with a callback registered when it is written.
-    if booking.events and await tx.fetchone("SELECT 1 AS found FROM callbacks"
-                                            " WHERE partner_id = ?", (partner_id,)):
+    # A decision makes notifications only for a partner with a callback (its facts say).
+    if booking.events:
         await tx.executemany(_NOTIFY, [
             (event.event_id, partner_id, event.type, event.payment_id, event.body,
              event.created_us // 1000, event.created_at, event.created_us)
             for event in booking.events])
+
+
+def _holders(rows: list[Row]) -> dict[str, str]:
+    """Customers' names by customer id, from rows of `Ledger._locked_accounts`."""
+    return {row["customer_id"]: row["holder_name"] for row in rows
+            if row["holder_name"] is not None}
+
+
+def _has_callback(rows: list[Row]) -> bool:
+    """Whether the partner has a callback registered, read where the booking is written: its
+    notifications are kept only then (rows of `Ledger._locked_accounts`)."""
+    return any(row["has_callback"] for row in rows)
 
 
 class Ledger(Topic):
@@ -100,10 +117,9 @@ class Ledger(Topic):
             ids.append(creditor["account_id"])
         elif creditor.get("bank_code") == SANDBOX_BANK_CODE:
             number = creditor["account_number"]
-        by_number = "" if number is None else " OR account_number = ?"
-        rows = await tx.fetchall(
-            f"SELECT * FROM accounts WHERE partner_id = ? AND (account_id IN ({marks(ids)})"
-            f"{by_number}) ORDER BY account_id" + self.db.for_update,
+        by_number = "" if number is None else " OR a.account_number = ?"
+        rows = await self._locked_accounts(
+            tx, f"(a.account_id IN ({marks(ids)}){by_number})",
             (partner_id, *ids, *([number] if number else [])))
         accounts = {row["account_id"]: Account.of(row) for row in rows}
         debtor = accounts.get(order.debtor_account_id)
@@ -126,7 +142,7 @@ class Ledger(Topic):
                 " partner_id = ? AND account_id = ? AND booking_date = ? AND direction = 'debit'",
                 (partner_id, debtor.account_id, today))
             totals[(debtor.account_id, today)] = (int(row["out"]), 0, 0)
-        facts = {"totals": totals, "names": await self._names(tx, partner_id, [debtor, target])}
+        facts = {"totals": totals, "names": _holders(rows), "callback": _has_callback(rows)}
         if "partner" in controls:  # summed only when the operator set controls for it
             # Locked (after the accounts, always in that order): concurrent payments of the
             # partner wait here, so its daily limit holds across processes.
@@ -157,15 +173,26 @@ class Ledger(Topic):
             return PaymentFacts(payment_id, None, {}, {}, {})
         payment = Payment.of(row)
         ids = [i for i in (payment.debtor_account_id, payment.creditor_account_id) if i]
-        rows = await tx.fetchall(
-            f"SELECT * FROM accounts WHERE partner_id = ? AND account_id IN ({marks(ids)})"
-            " ORDER BY account_id" + self.db.for_update, (partner_id, *ids))
+        rows = await self._locked_accounts(tx, f"a.account_id IN ({marks(ids)})",
+                                           (partner_id, *ids))
         accounts = [Account.of(row) for row in rows]
         return PaymentFacts(
             payment_id, payment, {a.account_id: a for a in accounts},
             await self._totals(tx, partner_id,
                                [a.account_id for a in accounts if tracks_usage(a)], today),
-            await self._names(tx, partner_id, accounts))
+            _holders(rows), _has_callback(rows))
+
+    async def _locked_accounts(self, tx: Transaction, which: str, params: tuple) -> list[Row]:
+        """The partner's accounts `which` selects (over `accounts a`), locked in id order,
+        each with its holder's name (`holder_name`) and whether the partner has a callback
+        registered (`has_callback`): what a booking needs besides, in the same statement."""
+        return await tx.fetchall(
+            "SELECT a.*, c.name AS holder_name, EXISTS (SELECT 1 FROM callbacks b"
+            " WHERE b.partner_id = a.partner_id) AS has_callback"
+            " FROM accounts a LEFT JOIN customers c"
+            " ON c.partner_id = a.partner_id AND c.customer_id = a.customer_id"
+            f" WHERE a.partner_id = ? AND {which} ORDER BY a.account_id"
+            + self.db.for_update.replace("UPDATE", "UPDATE OF a"), params)
 
     async def controls(self, tx: Transaction, partner_id: str,
                        subjects: t.Sequence[str]) -> dict[str, Controls]:
@@ -185,14 +212,6 @@ class Ledger(Topic):
             " AND period IN (?, ?)", (partner_id, *ids, day, day[:4]))
         return {(r["account_id"], r["period"]): (int(r["out_fen"]), int(r["non_bound_out_fen"]),
                                                  int(r["non_bound_in_fen"])) for r in rows}
-
-    async def _names(self, tx: Transaction, partner_id: str,
-                     accounts: t.Iterable[Account | None]) -> dict[str, str]:
-        ids = sorted({a.customer_id for a in accounts if a is not None})
-        rows = await tx.fetchall(
-            f"SELECT customer_id, name FROM customers WHERE partner_id = ?"
-            f" AND customer_id IN ({marks(ids)})", (partner_id, *ids))
-        return {row["customer_id"]: row["name"] for row in rows}
 
     async def opening_facts(self, tx: Transaction, partner_id: str,
                             resident_id: str) -> OpeningFacts:

@@ -83,6 +83,9 @@ class SqliteDatabase(Database):
         # Each transaction is a savepoint in a batch: its undo records (the sub-journal) stay
         # in memory instead of a temporary file written on every first change to a page.
         conn.execute("PRAGMA temp_store = MEMORY")
+        # Up to 64 MiB of pages kept per connection (SQLite's default is 2 MiB): a booking
+        # updates indexes all over the file, and each page not held is read again first.
+        conn.execute("PRAGMA cache_size = -65536")
         return conn
 
     async def open(self) -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox import mint, notify
+from sandbox import mint, notify, payments
 from sandbox.bank import load_profile
 from sandbox.clock import Clock
 from sandbox.ledger import Booking
@@ -203,13 +203,27 @@ def test_a_leased_attempt_is_not_taken_twice_and_a_lost_one_is_retried_as_the_ne
     run(scenario())
 
 
-def test_no_event_is_queued_without_a_callback(tmp_path):
+def test_a_payment_queues_its_event_only_while_a_callback_is_registered(tmp_path):
     async def scenario():
         async with Bench(tmp_path, []) as bench:
+            rows = await bench.store.fetchall(
+                "SELECT account_id FROM accounts WHERE partner_id = ?"
+                " ORDER BY balance_fen DESC LIMIT 2", (bench.partner_id,))
+            payer, payee = (row["account_id"] for row in rows)
+
+            async def pay(request_id: str) -> list:
+                body = {"debtor_account_id": payer, "creditor": {"account_id": payee},
+                        "amount": {"amount": "0.01", "currency": "CNY"}}
+                payment, _ = await payments.post_transfer(
+                    bench.store, bench.clock, bench.partner_id, request_id, body,
+                    consent_accounts=frozenset({payer}))
+                return await bench.store.outbox.notifications(
+                    bench.partner_id, payment_id=payment.payment_id, status=None,
+                    before_us=None, limit=10)
+
+            assert [n["type"] for n in await pay("with-callback")] == ["payment.settled"]
             assert await bench.store.outbox.delete_callback(bench.partner_id)
-            assert await bench.event() is None
-            assert await bench.store.outbox.notifications(
-                bench.partner_id, payment_id=None, status=None, before_us=None, limit=10) == []
+            assert await pay("without-callback") == []
 
     run(scenario())
 
