@@ -108,9 +108,6 @@ class Ledger(Topic):
     async def transfer_facts(self, tx: Transaction, order: Order,
                              now: dt.datetime) -> TransferFacts:
         partner_id, creditor = order.partner_id, order.creditor
-        existing = await self.payment_by_request(tx, partner_id, order.request_id)
-        if existing is not None:
-            return TransferFacts(existing, None, None, {}, {}, {})
         ids = [order.debtor_account_id]
         number = None
         if "account_id" in creditor:
@@ -120,7 +117,11 @@ class Ledger(Topic):
         by_number = "" if number is None else " OR a.account_number = ?"
         rows = await self._locked_accounts(
             tx, f"(a.account_id IN ({marks(ids)}){by_number})",
-            (partner_id, *ids, *([number] if number else [])))
+            (partner_id, *ids, *([number] if number else [])), request_id=order.request_id)
+        if not rows or rows[0]["replayed"]:  # (an order of an earlier try names its debtor)
+            existing = await self.payment_by_request(tx, partner_id, order.request_id)
+            if existing is not None:
+                return TransferFacts(existing, None, None, {}, {}, {})
         accounts = {row["account_id"]: Account.of(row) for row in rows}
         debtor = accounts.get(order.debtor_account_id)
         target = (accounts.get(creditor["account_id"]) if "account_id" in creditor
@@ -129,7 +130,8 @@ class Ledger(Topic):
             return TransferFacts(existing=None, debtor=debtor, creditor=target, controls={},
                                  totals={}, names={})
         subjects = ["partner", debtor.account_id] + ([target.account_id] if target else [])
-        controls = await self.controls(tx, partner_id, subjects)
+        controls = (await self.controls(tx, partner_id, subjects) if rows[0]["has_controls"]
+                    else {})
         today = now.date().isoformat()
         totals = await self._totals(tx, partner_id, [a.account_id for a in (debtor, target)
                                                      if a is not None and tracks_usage(a)], today)
@@ -182,17 +184,26 @@ class Ledger(Topic):
                                [a.account_id for a in accounts if tracks_usage(a)], today),
             _holders(rows), _has_callback(rows))
 
-    async def _locked_accounts(self, tx: Transaction, which: str, params: tuple) -> list[Row]:
+    async def _locked_accounts(self, tx: Transaction, which: str, params: tuple, *,
+                               request_id: str | None = None) -> list[Row]:
         """The partner's accounts `which` selects (over `accounts a`), locked in id order,
-        each with its holder's name (`holder_name`) and whether the partner has a callback
-        registered (`has_callback`): what a booking needs besides, in the same statement."""
+        each with what else a booking needs to know, in the same statement: its holder's name
+        (`holder_name`), whether the partner has a callback registered (`has_callback`) or
+        any operator controls (`has_controls`), and whether `request_id` made a payment
+        already (`replayed`)."""
+        replayed = (", EXISTS (SELECT 1 FROM payments p WHERE p.partner_id = a.partner_id"
+                    " AND p.request_id = ?) AS replayed" if request_id is not None else "")
         return await tx.fetchall(
-            "SELECT a.*, c.name AS holder_name, EXISTS (SELECT 1 FROM callbacks b"
-            " WHERE b.partner_id = a.partner_id) AS has_callback"
+            "SELECT a.*, c.name AS holder_name,"
+            " EXISTS (SELECT 1 FROM callbacks b WHERE b.partner_id = a.partner_id)"
+            " AS has_callback,"
+            " EXISTS (SELECT 1 FROM controls k WHERE k.partner_id = a.partner_id)"
+            f" AS has_controls{replayed}"
             " FROM accounts a LEFT JOIN customers c"
             " ON c.partner_id = a.partner_id AND c.customer_id = a.customer_id"
             f" WHERE a.partner_id = ? AND {which} ORDER BY a.account_id"
-            + self.db.for_update.replace("UPDATE", "UPDATE OF a"), params)
+            + self.db.for_update.replace("UPDATE", "UPDATE OF a"),
+            (*([request_id] if request_id is not None else []), *params))
 
     async def controls(self, tx: Transaction, partner_id: str,
                        subjects: t.Sequence[str]) -> dict[str, Controls]:

@@ -98,6 +98,12 @@ def test_a_retry_returns_the_same_payment_and_never_debits_twice(client, account
     other = pay(client, debtor, {"account_id": creditor}, "11.00", request_id="order-1")
     assert_problem(other, 409, "IDEMPOTENCY_CONFLICT", "header.X-Request-ID")
     assert fen(balance(client, debtor)) == before - 1000
+    # The same id naming another payer is the same conflict, and moves nothing either.
+    payee_before = fen(balance(client, creditor))
+    switched = pay(client, creditor, {"account_id": debtor}, "10.00", request_id="order-1")
+    assert_problem(switched, 409, "IDEMPOTENCY_CONFLICT", "header.X-Request-ID")
+    assert fen(balance(client, creditor)) == payee_before
+    assert fen(balance(client, debtor)) == before - 1000
 
 
 def test_insufficient_funds_is_refused_and_changes_nothing(client, accounts):
