@@ -331,7 +331,11 @@ async def create_tables(tx: Transaction, dialect: str) -> None:
             f"this database was made by another version of the sandbox (schema {found}, this "
             f"one needs {SCHEMA_VERSION}); serve a new --db: its banks are regenerated from "
             "the seed")
-    if found is None:
-        await tx.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    if found == SCHEMA_VERSION:
+        # Made whole, in one transaction, by a sandbox of this version. No DDL runs again: on
+        # PostgreSQL even `CREATE INDEX IF NOT EXISTS` locks its table against writes, and a
+        # `partner create` opening the store beside a busy server deadlocked with its bookings.
+        return
+    await tx.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
     for ddl in (*TABLES[1:], *TRIGGERS[dialect]):
         await tx.execute(ddl)
