@@ -40,7 +40,9 @@ async def create_partner(
                                "without a fragment")
     bank_seed = await store.partners.bank_seed(seed)
     bank = generate_bank(bank_seed, name, profile)
-    client_secret = mint.secret()
+    # Prefixed: a secret starting with "-" reads as a flag on a command line
+    # (`--client-secret -x…`), and one in 64 of the URL-safe alphabet's first letters is "-".
+    client_secret = mint.secret("cs_")
     partner = Partner(
         partner_id=bank.partner_id, name=name, client_id=mint.hex_secret("cli_", 10),
         secret_hash=mint.digest(client_secret), seed=bank_seed, profile=profile.name,
