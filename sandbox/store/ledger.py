@@ -89,8 +89,9 @@ def _holders(rows: list[Row]) -> dict[str, str]:
 
 def _has_callback(rows: list[Row]) -> bool:
     """Whether the partner has a callback registered, read where the booking is written: its
-    notifications are kept only then (rows of `Ledger._locked_accounts`)."""
-    return any(row["has_callback"] for row in rows)
+    notifications are kept only then (rows of `Ledger._locked_accounts`; every row says the
+    same, and without an account there is nothing to notify)."""
+    return bool(rows) and bool(rows[0]["has_callback"])
 
 
 class Ledger(Topic):
@@ -118,7 +119,9 @@ class Ledger(Topic):
         rows = await self._locked_accounts(
             tx, f"(a.account_id IN ({marks(ids)}){by_number})",
             (partner_id, *ids, *([number] if number else [])), request_id=order.request_id)
-        if not rows or rows[0]["replayed"]:  # (an order of an earlier try names its debtor)
+        # The request id made a payment already (or no account matched, and a retry that
+        # names another debtor must still be told so): that payment decides.
+        if not rows or rows[0]["replayed"]:
             existing = await self.payment_by_request(tx, partner_id, order.request_id)
             if existing is not None:
                 return TransferFacts(existing, None, None, {}, {}, {})
